@@ -1,0 +1,216 @@
+/* Bounded growable buffers and the JSON writing helpers built on them. */
+#include "buf.h"
+#include "earshot.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void es_buf_init(es_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void es_buf_free(es_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+int es_buf_reserve(es_buf *b, size_t extra)
+{
+    if (extra > b->max || b->len > b->max - extra) {
+        return ES_ETOOBIG;
+    }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) {
+        return 0;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) {
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (p == NULL) {
+        return ES_ENOMEM;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int es_buf_add(es_buf *b, const void *p, size_t n)
+{
+    int rc = es_buf_reserve(b, n);
+    if (rc != 0) {
+        return rc;
+    }
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int es_buf_addc(es_buf *b, char c)
+{
+    if (b->len + 1 < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return es_buf_add(b, &c, 1);
+}
+
+int es_buf_adds(es_buf *b, const char *s)
+{
+    return es_buf_add(b, s, strlen(s));
+}
+
+int es_buf_printf(es_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return ES_EINVAL;
+    }
+    int rc = es_buf_reserve(b, (size_t)n);
+    if (rc != 0) {
+        return rc;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+/* Length of a valid UTF-8 sequence starting at s (at most n bytes), or 0. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n) {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return len;
+}
+
+int es_buf_json_str(es_buf *b, const char *s, size_t n)
+{
+    /* Worst case is 6 bytes per input byte (\u00XX); reserve once. */
+    if (n > (SIZE_MAX - 2) / 6) {
+        return ES_ETOOBIG;
+    }
+    int rc = es_buf_reserve(b, n * 6 + 2);
+    if (rc != 0) {
+        return rc;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char *o = b->data + b->len;
+    const unsigned char *p = (const unsigned char *)s;
+    *o++ = '"';
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            i++;
+            continue;
+        }
+        if (c < 0x80) {
+            *o++ = '\\';
+            switch (c) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\t': *o++ = 't'; break;
+            default:
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+            }
+            i++;
+            continue;
+        }
+        size_t l = utf8_seq_len(p + i, n - i);
+        if (l == 0) {
+            memcpy(o, "\xEF\xBF\xBD", 3); /* U+FFFD */
+            o += 3;
+            i++;
+        } else {
+            memcpy(o, p + i, l);
+            o += l;
+            i += l;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int es_buf_json_fixed(es_buf *b, double v, int decimals)
+{
+    if (!isfinite(v)) {
+        return es_buf_adds(b, "0.0");
+    }
+    char tmp[64];
+    int n = snprintf(tmp, sizeof tmp, "%.*f", decimals, v);
+    if (n <= 0 || (size_t)n >= sizeof tmp) {
+        return ES_EINVAL;
+    }
+    /* Trim trailing zeros but keep one digit after the point. */
+    char *dot = strchr(tmp, '.');
+    if (dot != NULL) {
+        char *end = tmp + n - 1;
+        while (end > dot + 1 && *end == '0') {
+            *end-- = '\0';
+        }
+        n = (int)(end - tmp + 1);
+    }
+    if (strcmp(tmp, "-0.0") == 0) {
+        return es_buf_add(b, "0.0", 3);
+    }
+    return es_buf_add(b, tmp, (size_t)n);
+}
+
+int es_buf_json_int(es_buf *b, int64_t v)
+{
+    return es_buf_printf(b, "%lld", (long long)v);
+}

@@ -1,0 +1,164 @@
+/* Test helpers: run the built binary with pipes, read files. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct sink {
+    char *data;
+    size_t len, cap;
+};
+
+static void sink_add(struct sink *s, const char *p, size_t n)
+{
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + n + 1) {
+            cap *= 2;
+        }
+        s->data = realloc(s->data, cap);
+        s->cap = cap;
+    }
+    memcpy(s->data + s->len, p, n);
+    s->len += n;
+    s->data[s->len] = '\0';
+}
+
+int es_test_run(const char *const *argv, const char *input, size_t input_len, char **out,
+                char **err)
+{
+    int in_pipe[2], out_pipe[2], err_pipe[2];
+    if (pipe(in_pipe) || pipe(out_pipe) || pipe(err_pipe)) {
+        return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(in_pipe[0], 0);
+        dup2(out_pipe[1], 1);
+        dup2(err_pipe[1], 2);
+        close(in_pipe[0]);
+        close(in_pipe[1]);
+        close(out_pipe[0]);
+        close(out_pipe[1]);
+        close(err_pipe[0]);
+        close(err_pipe[1]);
+        size_t n = 0;
+        while (argv[n] != NULL) {
+            n++;
+        }
+        char **args = calloc(n + 1, sizeof *args);
+        args[0] = (char *)ES_TEST_EARSHOT;
+        for (size_t i = 1; i < n; i++) {
+            args[i] = (char *)argv[i];
+        }
+        execv(ES_TEST_EARSHOT, args);
+        _exit(127);
+    }
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
+    struct sink so = {0}, se = {0};
+    sink_add(&so, "", 0);
+    sink_add(&se, "", 0);
+    size_t written = 0;
+    int in_fd = in_pipe[1];
+    if (input == NULL || input_len == 0) {
+        close(in_fd);
+        in_fd = -1;
+    }
+    int open_fds = 2;
+    while (open_fds > 0 || in_fd >= 0) {
+        struct pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0},
+                                {in_fd, POLLOUT, 0}};
+        if (poll(fds, 3, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        char buf[65536];
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t r = read(fds[i].fd, buf, sizeof buf);
+                if (r > 0) {
+                    sink_add(i == 0 ? &so : &se, buf, (size_t)r);
+                } else if (r == 0 || errno != EAGAIN) {
+                    close(fds[i].fd);
+                    if (i == 0) {
+                        out_pipe[0] = -1;
+                    } else {
+                        err_pipe[0] = -1;
+                    }
+                    open_fds--;
+                }
+            }
+        }
+        if (in_fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            ssize_t w = write(in_fd, input + written, input_len - written);
+            if (w > 0) {
+                written += (size_t)w;
+            }
+            if (w < 0 && errno != EAGAIN) {
+                written = input_len;
+            }
+            if (written >= input_len) {
+                close(in_fd);
+                in_fd = -1;
+            }
+        }
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    if (out != NULL) {
+        *out = so.data;
+    } else {
+        free(so.data);
+    }
+    if (err != NULL) {
+        *err = se.data;
+    } else {
+        free(se.data);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+char *es_test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    struct sink s = {0};
+    char buf[65536];
+    size_t r;
+    sink_add(&s, "", 0);
+    while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
+        sink_add(&s, buf, r);
+    }
+    fclose(f);
+    if (len != NULL) {
+        *len = s.len;
+    }
+    return s.data;
+}
+
+size_t es_test_count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        n += *s == '\n';
+    }
+    return n;
+}
