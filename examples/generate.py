@@ -485,14 +485,14 @@ CUSTOMER_FOLLOWUPS = [
 # Denver hub falls back to paper and cancels flights.
 
 WAVE_ANGRY = [
-    "{brand} your app has been down for {hours} hours and I can't check in. absolute joke {neg}",
+    "{brand} your app has been down all afternoon and I can't check in. absolute joke {neg}",
     "{brand} THREE HOURS on hold. app crashes every time. flight cancelled. you people are a joke #acmefail",
     "never flying {brand} again. cancelled my flight and can't even get a human on the phone",
     "{name} just cancelled my flight to {city} with no notice and the rebooking line is {hours} hours. disgusting",
     "@acmeairhelp my flight {flight} got cancelled and your website won't load. what am I supposed to do??",
     "Whoever runs IT at {name} should be fired. app down, website down, flights cancelled #acmefail",
     "Stranded at {code} because {brand} can't keep an app running. worst airline in America {neg}",
-    "{brand} I have been in this line at {code} for {hours} hours. ONE agent. ONE. #acmefail",
+    "{brand} I have been in this line at {code} for {minutes} minutes. ONE agent. ONE. #acmefail",
     "cancelled. no email, no text, found out from the board. thanks {brand} {neg}",
     "{brand} refund my money now. I am not taking a voucher for a flight YOU cancelled",
     "The {name} app says my flight is on time, the gate says cancelled, the phone line says goodbye. incredible",
@@ -903,7 +903,8 @@ def wave(g):
         people = g.fresh_people(n, (0.9, 0.1, 0.0))
         times = times_in(r, WAVE_AT + timedelta(minutes=offset), 35, n, bump_shape)
         for t, who in zip(times, people):
-            text = copy_variant(r, g.fill(tpl))
+            # Pasted, so the details stay those of whoever wrote it first.
+            text = copy_variant(r, g.fill(tpl, hours="2"))
             g.post(t, text, who, "wave_complaint_copypaste%d" % (k + 1))
 
     # A Reddit thread collects people comparing notes.
@@ -1013,7 +1014,8 @@ def summarize(g, out):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, default=20250307)
+    ap.add_argument("--seed", type=int, default=20250307,
+                    help="random seed; the default gives the committed file")
     ap.add_argument("--out", default=os.path.join(here, "acme-mentions.ndjson"),
                     help="output file, or - for stdout")
     args = ap.parse_args()
