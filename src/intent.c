@@ -42,10 +42,11 @@
  *       + ADDRESSED            [addressed, reply, or names the brand]
  *       + CARE                 [an @handle that looks like customer care]
  *       + NEG * -compound      [negative sentiment, aimed at the brand]
- *       + POS *  compound      [positive sentiment]
+ *       + POS *  compound      [positive sentiment; POS_FAIL next to a failure]
  *       + FAILQ * min(failure-question strength, 2)
  *       + QUESTION             [a plain question, not a failure question]
- *       + PRAISE * min(praise cue total, PRAISE_CAP)
+ *       + PRAISE * min(praise cue total, PRAISE_CAP)  [PRAISE_FAIL next to
+ *                                                     a failure]
  * complaint = 1 / (1 + exp(-logit)); intent is complaint when >= 0.5.
  *
  * Why these shapes: a cue is evidence of a failure but the tenth cue adds
@@ -67,6 +68,10 @@
 #define W_FAILQ 1.0
 #define W_QUESTION (-0.2)
 #define W_PRAISE (-0.6)
+/* Next to a failure cue, thanks and cheer are mostly politeness or sarcasm
+ * ("great, delayed again, thanks"), so they pull the score down less. */
+#define W_PRAISE_FAIL (-0.2)
+#define W_POS_FAIL (-0.3)
 #define CUE_CAP 4.0
 #define TIME_CAP 2.0
 #define PRAISE_CAP 3.0
@@ -1117,7 +1122,7 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
         cb[ES_IRULE_NEGATIVE] = W_NEG * -compound;
     }
     if (compound > 0) {
-        cb[ES_IRULE_POSITIVE] = W_POS * compound;
+        cb[ES_IRULE_POSITIVE] = (fail ? W_POS_FAIL : W_POS) * compound;
     }
     double failq = fmin(a.qfail, FAILQ_CAP);
     if (qmark && fail && failq < 1.0) {
@@ -1130,7 +1135,7 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
         cb[ES_IRULE_QUESTION] = W_QUESTION;
     }
     out->praise = a.praise;
-    cb[ES_IRULE_PRAISE] = W_PRAISE * fmin(fmax(a.praise, 0.0), PRAISE_CAP);
+    cb[ES_IRULE_PRAISE] = (fail ? W_PRAISE_FAIL : W_PRAISE) * fmin(fmax(a.praise, 0.0), PRAISE_CAP);
 
     double z = 0;
     for (int r = 0; r < ES_IRULE_COUNT; r++) {
