@@ -105,6 +105,14 @@ int es_topics_match(es_matcher *m, const es_mention *mention, const uint32_t **i
  */
 bool es_topics_addressed(const es_topics *t, size_t topic, const es_mention *mention);
 
+/*
+ * The same answer for the mention last passed to es_topics_match() on this
+ * matcher (which must still be valid), without tokenizing it again: the
+ * owned handles are looked up in the same pass as the query terms. Use this
+ * on hot paths; es_topics_addressed() allocates scratch for each call.
+ */
+bool es_matcher_addressed(const es_matcher *m, size_t topic);
+
 #ifdef __cplusplus
 }
 #endif
