@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "earshot.h"
+#include "match.h"
 #include "query.h"
 #include "tokenize.h"
 
@@ -1339,6 +1340,9 @@ static void next_epoch(es_matcher *m)
     m->rc = 0;
 }
 
+static bool possessive(const char *body, uint32_t len);
+static void scan_word_parts(es_matcher *m, const char *body, uint32_t len, uint32_t pos);
+
 static bool pat_matches(const es_topics *t, const pat *p, const ptok *k)
 {
     if (k->cls != p->cls && !(p->cls == CLS_WORD && k->cls == CLS_HASHTAG)) {
@@ -1347,7 +1351,11 @@ static bool pat_matches(const es_topics *t, const pat *p, const ptok *k)
     if (p->prefix) {
         return k->len >= p->len && memcmp(k->body, astr(t, p->off), p->len) == 0;
     }
-    return k->len == p->len && memcmp(k->body, astr(t, p->off), p->len) == 0;
+    uint32_t len = k->len;
+    if (len == p->len + 2 && k->cls == CLS_WORD && possessive(k->body, len)) {
+        len -= 2; /* "big acme's" continues the phrase "big acme" */
+    }
+    return len == p->len && memcmp(k->body, astr(t, p->off), p->len) == 0;
 }
 
 /* The first token of leaf `id` matched at position `pos`: check the rest. */
@@ -1441,6 +1449,37 @@ static void scan_key(es_matcher *m, uint8_t cls, const char *body, uint32_t len,
     const ientry *e = lookup(t, t->exact, t->exact_mask, h, cls, body, len);
     if (e != NULL) {
         visit_postings(m, e, pos);
+    }
+}
+
+static bool possessive(const char *body, uint32_t len)
+{
+    return len > 2 && body[len - 2] == '\'' && body[len - 1] == 's';
+}
+
+/*
+ * The tokenizer keeps "acme's" and "acme-branded" whole, but a social team
+ * listening for `acme` wants both: so a word is also looked up without a
+ * possessive 's, and each part of a hyphenated word is looked up on its own,
+ * all at the word's position.
+ */
+static void scan_word_parts(es_matcher *m, const char *body, uint32_t len, uint32_t pos)
+{
+    if (possessive(body, len)) {
+        len -= 2;
+        scan_key(m, CLS_WORD, body, len, pos);
+    }
+    if (memchr(body, '-', len) == NULL) {
+        return;
+    }
+    uint32_t start = 0;
+    for (uint32_t i = 0; i <= len; i++) {
+        if (i == len || body[i] == '-') {
+            if (i > start && i - start < len) {
+                scan_key(m, CLS_WORD, body + start, i - start, pos);
+            }
+            start = i + 1;
+        }
     }
 }
 
@@ -1654,9 +1693,6 @@ int es_topics_match(es_matcher *m, const es_mention *mention, const uint32_t **i
 {
     *ids = m->out;
     *n = 0;
-    const es_topics *t = m->t;
-    next_epoch(m);
-    m->mention = mention;
     const char *text = mention->text.ptr != NULL ? mention->text.ptr : "";
     size_t text_len = mention->text.ptr != NULL ? mention->text.len : 0;
     int rc = es_tokenize(text, text_len, &m->toks);
@@ -1664,15 +1700,26 @@ int es_topics_match(es_matcher *m, const es_mention *mention, const uint32_t **i
         m->mention = NULL;
         return rc;
     }
+    return es__topics_match_tokens(m, mention, &m->toks, ids, n);
+}
+
+int es__topics_match_tokens(es_matcher *m, const es_mention *mention, const es_tokens *toks,
+                            const uint32_t **ids, size_t *n)
+{
+    *ids = m->out;
+    *n = 0;
+    const es_topics *t = m->t;
+    next_epoch(m);
+    m->mention = mention;
 
     /* Give every non-punctuation token a position and a key. */
-    if (GROW(m->ptoks, m->ptoks_cap, m->toks.n + 1) != 0) {
+    if (GROW(m->ptoks, m->ptoks_cap, toks->n + 1) != 0) {
         return ES_ENOMEM;
     }
     m->n_ptoks = 0;
-    for (size_t i = 0; i < m->toks.n; i++) {
+    for (size_t i = 0; i < toks->n; i++) {
         ptok *k = &m->ptoks[m->n_ptoks];
-        if (tok_key(&m->toks, i, &k->cls, &k->body, &k->len)) {
+        if (tok_key(toks, i, &k->cls, &k->body, &k->len)) {
             m->n_ptoks++;
         }
     }
@@ -1682,6 +1729,8 @@ int es_topics_match(es_matcher *m, const es_mention *mention, const uint32_t **i
         scan_key(m, k->cls, k->body, k->len, (uint32_t)i);
         if (k->cls == CLS_HASHTAG) {
             scan_key(m, CLS_WORD, k->body, k->len, (uint32_t)i);
+        } else if (k->cls == CLS_WORD) {
+            scan_word_parts(m, k->body, k->len, (uint32_t)i);
         }
     }
     if (m->rc != 0) {
