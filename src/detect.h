@@ -45,6 +45,7 @@ const char *es_sensitivity_name(es_sensitivity s);
 typedef struct es_spike_params {
     bool enabled;
     double threshold;     /* score at which an episode starts */
+    double confirm;       /* score the next bucket needs to confirm a one-bucket burst */
     double resolve;       /* the episode ends once the score stays below this ... */
     int64_t resolve_ms;   /* ... for this long */
     double min_count;     /* never fire on fewer mentions than this in a bucket */
@@ -231,6 +232,7 @@ typedef struct es_spike {
     int64_t last_hot_ms;    /* last bucket with a score at or above resolve */
     int64_t cooldown_until;
     double peak_count, peak_expected;
+    int64_t pending_ms;     /* a lone extreme bucket waiting for confirmation */
     es_severity severity;   /* of the current episode, repeated when it resolves */
 } es_spike;
 

@@ -72,7 +72,9 @@ static const struct opt_row opt_rows[] = {
     {"volume_spike.enabled", ES_DOPT_BOOL, P(volume_spike.enabled), 0, 1, SAME(1),
      "detect surges of mention volume"},
     {"volume_spike.threshold", ES_DOPT_NUMBER, P(volume_spike.threshold), 1, 100,
-     {6.5, 5, 4}, "score (in sigmas of the learned noise) at which a spike starts"},
+     {5, 4, 3.5}, "score (in sigmas of the learned noise) at which a spike starts"},
+    {"volume_spike.confirm", ES_DOPT_NUMBER, P(volume_spike.confirm), 0, 100, {3, 2.5, 2},
+     "score the next bucket must reach to confirm a spike seen in one bucket only"},
     {"volume_spike.resolve", ES_DOPT_NUMBER, P(volume_spike.resolve), 0, 100, SAME(2),
      "score below which the spike is considered over"},
     {"volume_spike.resolve_after", ES_DOPT_DURATION, P(volume_spike.resolve_ms), 0, 7 * MS_DAY,
@@ -84,7 +86,7 @@ static const struct opt_row opt_rows[] = {
     {"volume_spike.window", ES_DOPT_DURATION, P(volume_spike.window_ms), 0, 7 * MS_DAY,
      SAME(MS_HOUR), "a longer window for slow rises (at most 64 buckets; 0 = off)"},
     {"volume_spike.cooldown", ES_DOPT_DURATION, P(volume_spike.cooldown_ms), 0, 30 * MS_DAY,
-     SAME(6 * MS_HOUR), "minimum time between the starts of two spikes"},
+     {24 * MS_HOUR, 24 * MS_HOUR, 12 * MS_HOUR}, "minimum time between the starts of two spikes"},
     {"volume_spike.learn", ES_DOPT_DURATION, P(volume_spike.learn_ms), MS_HOUR, 90 * MS_DAY,
      SAME(MS_DAY), "half-life of the baseline level"},
     {"volume_spike.warmup", ES_DOPT_DURATION, P(volume_spike.warmup_ms), 0, 90 * MS_DAY,
@@ -605,10 +607,13 @@ static void baseline_learn(es_baseline *b, int64_t t, double c, double mu_before
         r = c / (b->level * b->hod[h]);
         b->dow[d] = clampd(b->dow[d] + a_d * (r - b->dow[d]), FACTOR_MIN, FACTOR_MAX);
     }
-    double e = c - mu_before;
-    double a_v = 1.0 / n > b->a_disp ? 1.0 / n : b->a_disp;
-    b->d1_num += a_v * ((e * e - mu_before) - b->d1_num);
-    b->d1_den += a_v * (mu_before * mu_before - b->d1_den);
+}
+
+/* Learn the excess variance of a statistic with mean mu from residual e. */
+static void disp_learn(double *num, double *den, double a, double e, double mu)
+{
+    *num += a * ((e * e - mu) - *num);
+    *den += a * (mu * mu - *den);
 }
 
 /* Keep the factors' means at 1 so the level stays a per-bucket mean. Run
@@ -649,6 +654,7 @@ void es__spike_init_raw(es_spike *s, const es_spike_params *sp, int64_t bucket_m
     s->window_n = (int)(w < 1 ? 1 : (w > ES_SPIKE_RING ? ES_SPIKE_RING : w));
     s->next_ms = INT64_MIN;
     s->cooldown_until = INT64_MIN;
+    s->pending_ms = INT64_MIN;
 }
 
 void es_spike_init(es_spike *s, const es_detect_params *p)
@@ -703,23 +709,39 @@ static void fill_event(const es_spike *s, es_spike_event *ev, int64_t t, double 
  * for buckets synthesized for a gap and after a resolve in the same call).
  * Returns 1 with ev filled on an episode edge.
  */
+static void start_episode(es_spike *s, es_spike_event *ev, int64_t start, int64_t t, double c,
+                          double mu, double score)
+{
+    s->active = true;
+    s->episode_ms = start;
+    s->last_hot_ms = t;
+    s->cooldown_until = start + s->p.cooldown_ms;
+    s->peak_count = c;
+    s->peak_expected = mu;
+    fill_event(s, ev, t, c, mu, score);
+    ev->severity = (score >= 2 * s->p.threshold && c >= 5 * mu) ? ES_SEV_CRITICAL
+                                                                : ES_SEV_WARNING;
+    s->severity = ev->severity;
+}
+
+/*
+ * One bucket through the detector. `quiet` suppresses a new episode (used
+ * for buckets synthesized for a gap and after a resolve in the same call).
+ * Returns 1 with ev filled on an episode edge.
+ */
 static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev)
 {
     es_baseline *b = &s->base;
     double mu = baseline_expected(b, t);
     double phi = phi_of(b->d1_num, b->d1_den, PHI_MIN);
-    double z1 = 0;
-    if (c >= 1 && c > mu) {
-        z1 = nb_score(c, mu, phi);
-    }
+    double z1 = c >= 1 ? nb_score(c, mu, phi) : 0;
     ring_push(s, c, mu);
-    double zw = 0;
     double phiw = phi_of(b->dw_num, b->dw_den, PHI_MIN_WINDOW);
-    if (s->window_n > 1 && s->sum_c > s->sum_mu) {
-        zw = nb_score(s->sum_c, s->sum_mu, phiw);
-    }
+    double zw = s->window_n > 1 ? nb_score(s->sum_c, s->sum_mu, phiw) : 0;
     double score = z1 > zw ? z1 : zw;
     bool warm = t - s->first_ms >= s->p.warmup_ms;
+    bool was_pending = s->pending_ms == t - s->bucket_ms;
+    s->pending_ms = INT64_MIN;
     int fired = 0;
 
     if (s->active) {
@@ -743,37 +765,45 @@ static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev
                          c >= s->p.min_ratio * mu;
         bool by_window = zw >= s->p.threshold && s->sum_c >= s->p.min_count &&
                          s->sum_c >= s->p.min_ratio * s->sum_mu;
-        if (by_bucket || by_window) {
-            s->active = true;
-            s->episode_ms = t;
-            s->last_hot_ms = t;
-            s->cooldown_until = t + s->p.cooldown_ms;
-            s->peak_count = c;
-            s->peak_expected = mu;
-            fill_event(s, ev, t, c, mu, score);
-            double ratio = c / mu;
-            ev->severity = (score >= 2 * s->p.threshold && ratio >= 5) ? ES_SEV_CRITICAL
-                                                                       : ES_SEV_WARNING;
-            s->severity = ev->severity;
+        if (by_window) {
+            start_episode(s, ev, t, t, c, mu, score);
             fired = 1;
+        } else if (was_pending && z1 >= s->p.confirm) {
+            /* The burst of the previous bucket went on: that was the start. */
+            start_episode(s, ev, t - s->bucket_ms, t, c, mu, score);
+            fired = 1;
+        } else if (by_bucket) {
+            /*
+             * One extreme bucket alone is not yet an episode: mention streams
+             * are full of single-bucket bursts (a bot, one retweet storm) that
+             * are gone five minutes later. Wait one bucket for confirmation.
+             */
+            s->pending_ms = t;
         }
     }
 
-    /* Winsorize what the baseline learns: at most 3 sigma above mu (and at
-     * least mu + 2, so a sparse topic still learns its odd single mention).
-     * During the first day everything is taken as is: mu means little yet. */
+    /*
+     * Winsorize what the baseline learns. The level learns at most a 3-sigma
+     * bucket (and at least mu + 2, so a sparse topic still learns its odd
+     * single mention), so an episode does not become the new normal at once.
+     * The dispersion learns residuals up to 6 sigma: a topic whose normal
+     * life is bursty must earn a higher bar than a calm one. During the first
+     * day everything is taken as is, since mu means little yet.
+     */
     double learn_c = c;
-    if (b->seen > (int64_t)(MS_DAY / s->bucket_ms)) {
-        double sd = sqrt(mu + phi * mu * mu);
-        double cap = mu + (3 * sd > 2 ? 3 * sd : 2);
+    if (b->seen <= (int64_t)(MS_DAY / s->bucket_ms)) {
+        double a_v = 1.0 / (double)(b->seen + 1);
+        disp_learn(&b->d1_num, &b->d1_den, a_v > b->a_disp ? a_v : b->a_disp, c - mu, mu);
+    } else {
+        double sd1 = sqrt(mu + phi * mu * mu);
+        double cap = mu + (3 * sd1 > 2 ? 3 * sd1 : 2);
         learn_c = c < cap ? c : cap;
+        disp_learn(&b->d1_num, &b->d1_den, b->a_disp, clampd(c - mu, -6 * sd1, 6 * sd1), mu);
         /* The window's dispersion learns from calm windows only. */
         if (!s->active && s->window_n > 1) {
-            double ew = s->sum_c - s->sum_mu;
             double sdw = sqrt(s->sum_mu + phiw * s->sum_mu * s->sum_mu);
-            ew = clampd(ew, -4 * sdw, 4 * sdw);
-            b->dw_num += b->a_disp * ((ew * ew - s->sum_mu) - b->dw_num);
-            b->dw_den += b->a_disp * (s->sum_mu * s->sum_mu - b->dw_den);
+            disp_learn(&b->dw_num, &b->dw_den, b->a_disp,
+                       clampd(s->sum_c - s->sum_mu, -4 * sdw, 4 * sdw), s->sum_mu);
         }
     }
     int64_t prev_hour = floor_div(t - s->bucket_ms, MS_HOUR);
