@@ -162,7 +162,7 @@ def main():
     for name, _ in SETS:
         rc, fc, ac, _ = qc[name]
         rd, fd, ad, _ = qd[name]
-        print("%-8s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f" % (name, rc, rd, fc, fd, ac, ad))
+        print("%-8s %9.5f %9.5f %9.5f %9.5f %9.5f %9.5f" % (name, rc, rd, fc, fd, ac, ad))
         if rd < rc or fd < fc:
             good = False
         if name == "tweets" and not (rd > rc and fd > fc):

@@ -420,7 +420,7 @@ static int phrase_ids(struct es_lexicon *lex, char *phrase, es_lex_phrase *ph)
     return ph->n > 0 ? 0 : ES_EINVAL;
 }
 
-enum data_kind { D_BOOSTERS, D_NEGATIONS, D_IDIOMS, D_EMOTICONS };
+enum data_kind { D_BOOSTERS, D_NEGATIONS, D_IDIOMS, D_EMOTICONS, D_GLUED };
 
 /* Our own rule files: '#' comments, blank lines, KEY[<TAB>NUMBER]. */
 static int load_data(struct es_lexicon *lex, const char *dir, const char *name,
@@ -440,7 +440,7 @@ static int load_data(struct es_lexicon *lex, const char *dir, const char *name,
         }
         char *tab = strchr(l, '\t');
         double v = 0;
-        if (kind == D_NEGATIONS) {
+        if (kind == D_NEGATIONS || kind == D_GLUED) {
             if (tab != NULL) {
                 return line_error(err, ES_ELEXICON, name, it.line, (int)(tab - l) + 1,
                                   "expected one word a line");
@@ -457,7 +457,7 @@ static int load_data(struct es_lexicon *lex, const char *dir, const char *name,
             }
         }
         int multi = strchr(l, ' ') != NULL;
-        if (multi && (kind == D_NEGATIONS || kind == D_EMOTICONS)) {
+        if (multi && kind != D_BOOSTERS && kind != D_IDIOMS) {
             return line_error(err, ES_ELEXICON, name, it.line, 1, "expected a single word");
         }
         if (multi || kind == D_IDIOMS) {
@@ -504,6 +504,9 @@ static int load_data(struct es_lexicon *lex, const char *dir, const char *name,
         case D_EMOTICONS:
             e->flags |= ES_LEX_DVALENCE;
             e->dvalence = v;
+            break;
+        case D_GLUED:
+            e->flags |= ES_LEX_GLUED_OK;
             break;
         case D_IDIOMS:
             break;
@@ -553,6 +556,9 @@ int es_lexicon_load(const char *dir, es_lexicon **out, es_error *err)
     }
     if (rc == 0) {
         rc = load_data(lex, dir, "emoticons.txt", D_EMOTICONS, err);
+    }
+    if (rc == 0) {
+        rc = load_data(lex, dir, "glued_short.txt", D_GLUED, err);
     }
     for (size_t k = 0; rc == 0 && k < sizeof rule_words / sizeof rule_words[0]; k++) {
         int32_t id = intern(lex, rule_words[k].word, strlen(rule_words[k].word));

@@ -20,7 +20,8 @@ enum {
     ES_LEX_NEGATOR = 2,    /* listed in negations.txt */
     ES_LEX_BOOSTER = 4,    /* a one-word booster or dampener (boosters.txt) */
     ES_LEX_PHRASE = 8,     /* part of an idiom or a multi-word booster */
-    ES_LEX_DVALENCE = 16,  /* default mode overrides the valence (emoticons.txt) */
+    ES_LEX_DVALENCE = 16,  /* has a default-mode valence (lexicon or emoticons.txt) */
+    ES_LEX_GLUED_OK = 32,  /* default mode: scores even when short and glued to punctuation */
 };
 
 /* Words the rules name. Kept in code: they are the rules' structure, not data. */

@@ -333,14 +333,15 @@ static void valences(es_scorer *s, int compat)
         EX(ES_RULE_LEXICON, i, -1, 0.0, v);
 
         /* §3.4 "no". Default mode reads "no no no" as emphasis: a "no"
-         * before another "no" keeps its own valence and is not negated. */
+         * right before another "no" keeps its own valence, and one right
+         * after another is not negated by it. */
         int is_no = e->word == ES_W_NO;
         if (is_no && i + 1 < n && in_lex(&x, i + 1) &&
             (compat || role(&x, i + 1) != ES_W_NO)) {
             v = 0.0;
             EX(ES_RULE_NO, i, (long)(i + 1), before, v);
         }
-        if (compat || !is_no) {
+        if (compat || !is_no || i == 0 || role(&x, i - 1) != ES_W_NO) {
             long by = -1;
             if (i > 0 && role(&x, i - 1) == ES_W_NO) {
                 by = (long)(i - 1);
@@ -625,6 +626,55 @@ static int32_t find_emoji(const struct es_lexicon *lex, const char *t, size_t n)
     return -1;
 }
 
+/* Is token k glued (no space) to punctuation before it? */
+static int punct_before(const es_tokens *t, size_t k)
+{
+    return !(t->v[k].flags & ES_TOKF_SPACE_BEFORE) && k > 0 && t->v[k - 1].kind == ES_TOK_PUNCT;
+}
+
+/* Is token k glued (no space) to punctuation on either side? */
+static int glued_to_punct(const es_tokens *t, size_t k)
+{
+    if (punct_before(t, k)) {
+        return 1;
+    }
+    return k + 1 < t->n && !(t->v[k + 1].flags & ES_TOKF_SPACE_BEFORE) &&
+           t->v[k + 1].kind == ES_TOK_PUNCT;
+}
+
+/*
+ * The entry of word token k in default mode. Splitting punctuation off
+ * words ("ok," -> "ok") is the point of the social tokenizer, but for very
+ * short words it also exposes initials and abbreviations VADER never saw
+ * ("L." -> "l" = +2.0, "No. 1"). So a word of one or two characters glued
+ * to punctuation scores only if glued_short.txt lists it ("ok", "no"), and
+ * "No." before a number is an abbreviation.
+ */
+static int32_t word_id(const es_scorer *s, size_t k)
+{
+    const es_tokens *t = &s->toks;
+    const es_token *tk = &t->v[k];
+    const char *nm = es_tok_norm(t, k);
+    int32_t id = es_lex_find(s->lex, nm, tk->norm_len);
+    if (id < 0 || tk->norm_len > 2 || !glued_to_punct(t, k)) {
+        return id;
+    }
+    if (!(s->lex->e[id].flags & ES_LEX_GLUED_OK) || punct_before(t, k)) {
+        return -1;
+    }
+    /* "Ok, ..." opening a text is a discourse marker, not an opinion; an
+     * opening "No, ..." still answers negatively. */
+    if (k == 0 && t->n > 1 && es_tok_norm(t, 1)[0] == ',' && s->lex->e[id].word != ES_W_NO) {
+        return -1;
+    }
+    if (s->lex->e[id].word == ES_W_NO && k + 2 < t->n && nm[tk->norm_len] == '\0' &&
+        t->v[k + 1].kind == ES_TOK_PUNCT && es_tok_norm(t, k + 1)[0] == '.' &&
+        t->v[k + 2].kind == ES_TOK_NUMBER) {
+        return -1;
+    }
+    return id;
+}
+
 /*
  * Words for default mode. Each token becomes a word, except: punctuation
  * is dropped (a whitespace-separated chunk of nothing but punctuation
@@ -672,7 +722,7 @@ static int default_words(es_scorer *s, const char *text, size_t len)
             continue;
         case ES_TOK_WORD:
         case ES_TOK_NUMBER:
-            rc = push_word(s, nm, tk->norm_len, es_lex_find(lex, nm, tk->norm_len), -1,
+            rc = push_word(s, nm, tk->norm_len, word_id(s, k), -1,
                            (tk->flags & ES_TOKF_ALLCAPS) != 0);
             break;
         case ES_TOK_HASHTAG:

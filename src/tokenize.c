@@ -782,6 +782,7 @@ int es_tokenize(const char *text, size_t len, es_tokens *out)
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
     int space = 1, prev_alnum = 0, prev_digit = 0;
+    size_t open_parens = 0; /* '(' punctuation not yet closed */
     int rc = 0;
     while (i < len) {
         uint32_t cp;
@@ -808,6 +809,10 @@ int es_tokenize(const char *text, size_t len, es_tokens *out)
         }
         if (tl == 0 && cp < 0x80 && emoticon_start((unsigned char)cp)) {
             tl = match_emoticon(p, left, prev_alnum, prev_digit);
+            /* "(see below:)" closes a parenthesis rather than smiling. */
+            if (tl > 0 && prev_alnum && open_parens > 0 && p[tl - 1] == ')') {
+                tl = 0;
+            }
             kind = ES_TOK_EMOTICON;
         }
         if (tl == 0 && !prev_alnum && (cp == '@' || cp == '#' || cp == '$')) {
@@ -855,6 +860,11 @@ int es_tokenize(const char *text, size_t len, es_tokens *out)
             out->norm_len = 0;
             out->norm[0] = '\0';
             return rc;
+        }
+        if (kind == ES_TOK_PUNCT && cp == '(') {
+            open_parens += tl;
+        } else if (kind == ES_TOK_PUNCT && cp == ')') {
+            open_parens = open_parens > tl ? open_parens - tl : 0;
         }
         i += tl;
         space = 0;

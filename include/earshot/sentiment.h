@@ -23,7 +23,8 @@ typedef struct es_sentiment {
  * (boosters, negations, idioms, emoticons), loaded from one directory:
  *
  *   vader_lexicon.txt, emoji_utf8_lexicon.txt  (VADER, MIT; see README.md)
- *   boosters.txt, negations.txt, idioms.txt, emoticons.txt  (ours)
+ *   boosters.txt, negations.txt, idioms.txt, emoticons.txt,
+ *   glued_short.txt  (ours)
  *
  * On error returns ES_EIO (a file is missing or unreadable), ES_ELEXICON
  * (a bad line) or ES_ENOMEM, and fills err with the file and line. The
