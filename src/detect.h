@@ -176,6 +176,15 @@ void es__detect_human_duration(int64_t ms, char *out, size_t n);
 void es__detect_human_count(double v, char *out, size_t n);
 /* "2015-02-22T14:05" (UTC): the episode part of a fingerprint. */
 void es__detect_fingerprint_time(int64_t ms, char out[32]);
+/* The statistics behind every score (src/spike.c). Upper-side signed root
+ * deviance of count c under NB(mu, Var = mu + phi mu^2); 0 when c <= mu. */
+double es__nb_score(double c, double mu, double phi);
+/* phi from the EWMAs kept by es__disp_learn, never below floor_v. */
+double es__phi_of(double num, double den, double floor_v);
+/* Learn the excess variance of a statistic with mean mu from residual e. */
+void es__disp_learn(double *num, double *den, double a, double e, double mu);
+/* Per-bucket weight of an EWMA with the given half-life. */
+double es__ewma_weight(int64_t half_life_ms, int64_t bucket_ms);
 
 /* ------------------------------------------------------------------------ */
 /* volume_spike (src/spike.c)                                                */
@@ -293,7 +302,9 @@ typedef struct es_surge {
     double ring_t[ES_SPIKE_RING], ring_n[ES_SPIKE_RING];
     double sum_t, sum_n;
     double share_num, share_den; /* EWMA of negatives and totals: the usual share */
-    double share_disp;      /* extra-binomial dispersion of the share */
+    double sd_num, sd_den;  /* extra-binomial dispersion of the window's negatives */
+    double a_share;         /* EWMA weight per bucket of the usual share */
+    int64_t seen;           /* buckets observed */
     int64_t next_ms;
     int64_t first_ms;
     bool active;

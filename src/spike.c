@@ -980,3 +980,27 @@ void es_spike_to_alert(const es_spike_event *ev, const char *name, const char *t
     a->summary = t->summary;
     a->details_json = t->details;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Statistics shared with the other detectors                               */
+/* ------------------------------------------------------------------------ */
+
+double es__nb_score(double c, double mu, double phi)
+{
+    return nb_score(c, mu < MU_MIN ? MU_MIN : mu, phi);
+}
+
+double es__phi_of(double num, double den, double floor_v)
+{
+    return phi_of(num, den, floor_v);
+}
+
+void es__disp_learn(double *num, double *den, double a, double e, double mu)
+{
+    disp_learn(num, den, a, e, mu);
+}
+
+double es__ewma_weight(int64_t half_life_ms, int64_t bucket_ms)
+{
+    return ewma_weight(half_life_ms, bucket_ms);
+}
