@@ -755,10 +755,13 @@ static void parse_secret(struct ctx *x, struct table_walk *tw, const es_option *
     }
     if (val->kind == ES_CFG_NULL) {
         if (r->flags & ES_OPT_REQUIRED) {
+            s->v.set = true;
             err_at(x, val->line, val->col, "%s'%s' has no value", w, k->str);
         }
         return;
     }
+    bool first = !s->v.set;
+    s->v.set = true; /* from here on, any problem is reported here, not as "missing" */
     if (val->kind != ES_CFG_SCALAR || val->len == 0) {
         err_at(x, val->line, val->col, "%s'%s' must be %s, not %s", w, k->str,
                src == ES_SECRET_ENV    ? "an environment variable's name"
@@ -767,7 +770,7 @@ static void parse_secret(struct ctx *x, struct table_walk *tw, const es_option *
                val->kind == ES_CFG_SCALAR ? "empty" : es__cfg_kind_name(val->kind));
         return;
     }
-    if (s->v.set) {
+    if (!first) {
         err_at(x, k->line, k->col, "%sgive only one of '%s', '%s_env' and '%s_file'", w,
                r->name, r->name, r->name);
         return;
@@ -782,7 +785,7 @@ static void parse_secret(struct ctx *x, struct table_walk *tw, const es_option *
     s->v.str = src == ES_SECRET_FILE ? resolve_path(x, val->str) : sdup(x, val->str, val->len);
     s->v.line = k->line;
     s->v.col = k->col;
-    s->v.set = s->v.has = s->v.str != NULL;
+    s->v.has = s->v.str != NULL;
 }
 
 static void parse_pair(struct ctx *x, struct table_walk *tw, const es_cfg_node *k,

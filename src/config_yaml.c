@@ -288,11 +288,21 @@ static bool next_event(struct builder *b, yaml_event_t *ev)
     return false;
 }
 
+/* Only the core schema's tags mean something to us; anything else (a
+ * language-specific object, a custom tag) would be silently misread. */
 static bool tag_ok(struct builder *b, const yaml_char_t *tag, const yaml_mark_t *m)
 {
-    if (tag == NULL || strcmp((const char *)tag, "!") == 0 ||
-        strncmp((const char *)tag, "tag:yaml.org,2002:", 18) == 0) {
+    static const char *const core[] = {"str", "int", "float", "bool", "null", "map", "seq"};
+    const char *t = (const char *)tag;
+    if (t == NULL || strcmp(t, "!") == 0) {
         return true;
+    }
+    if (strncmp(t, "tag:yaml.org,2002:", 18) == 0) {
+        for (size_t i = 0; i < sizeof core / sizeof core[0]; i++) {
+            if (strcmp(t + 18, core[i]) == 0) {
+                return true;
+            }
+        }
     }
     fatal(b, ES_ECONFIG, (int)m->line + 1, (int)m->column + 1,
           "unsupported YAML tag '%s' (only the standard tags are understood)",
