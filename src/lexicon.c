@@ -379,7 +379,10 @@ static int load_emoji(struct es_lexicon *lex, const char *dir, es_error *err)
         es_lex_emoji *em = &lex->emoji[lex->n_emoji];
         em->desc = desc;
         em->desc_len = (uint32_t)strlen(desc);
-        rc = split_description(lex, em, copy + (desc - buf));
+        /* The copy still runs on into the next lines; end it here. */
+        char *dcopy = copy + (desc - buf);
+        dcopy[em->desc_len] = '\0';
+        rc = split_description(lex, em, dcopy);
         if (rc != 0) {
             return es_error_set(err, rc, 0, 0, "out of memory");
         }

@@ -664,7 +664,7 @@ static int32_t word_id(const es_scorer *s, size_t k)
     }
     /* "Ok, ..." opening a text is a discourse marker, not an opinion; an
      * opening "No, ..." still answers negatively. */
-    if (k == 0 && t->n > 1 && es_tok_norm(t, 1)[0] == ',' && s->lex->e[id].word != ES_W_NO) {
+    if (k == 0 && t->n > 2 && es_tok_norm(t, 1)[0] == ',' && s->lex->e[id].word != ES_W_NO) {
         return -1;
     }
     if (s->lex->e[id].word == ES_W_NO && k + 2 < t->n && nm[tk->norm_len] == '\0' &&

@@ -733,6 +733,13 @@ static size_t scan_word(const unsigned char *s, size_t n, int *is_number)
     int alpha = 0;
     uint32_t prev = 0;
     while (i < n) {
+        /* ASCII letters and digits, the bulk of most text, take a short path. */
+        if (s[i] < 0x80 && ascii_cls[s[i]] == C_ALNUM) {
+            alpha |= !(s[i] >= '0' && s[i] <= '9');
+            prev = s[i];
+            i++;
+            continue;
+        }
         uint32_t cp;
         size_t l;
         int c = cls_at(s, n, i, &cp, &l);
@@ -787,7 +794,14 @@ int es_tokenize(const char *text, size_t len, es_tokens *out)
     while (i < len) {
         uint32_t cp;
         size_t l;
-        int c = cls_at(s, len, i, &cp, &l);
+        int c;
+        if (s[i] < 0x80) {
+            cp = s[i];
+            l = 1;
+            c = ascii_cls[cp];
+        } else {
+            c = cls_at(s, len, i, &cp, &l);
+        }
         if (c == C_SEP) {
             space = 1;
             prev_alnum = prev_digit = 0;
