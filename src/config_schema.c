@@ -499,13 +499,15 @@ int es_config_foreach_option(int (*fn)(const es_config_option_info *info, void *
 {
     struct walk w = {fn, ud};
     int rc;
+    /* The top level's own keys first, then its sections, so each section
+     * is yielded in one run. */
     for (const es_option *r = es__cfg_top_rows; r->name != NULL; r++) {
-        if (r->type == ES_OPT_SECTION) {
-            rc = walk_rows(&w, r->name, "", r->sub);
-        } else {
-            rc = walk_row(&w, "", "", r);
+        if (r->type != ES_OPT_SECTION && (rc = walk_row(&w, "", "", r)) != 0) {
+            return rc;
         }
-        if (rc != 0) {
+    }
+    for (const es_option *r = es__cfg_top_rows; r->name != NULL; r++) {
+        if (r->type == ES_OPT_SECTION && (rc = walk_rows(&w, r->name, "", r->sub)) != 0) {
             return rc;
         }
     }

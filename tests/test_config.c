@@ -780,6 +780,35 @@ static void test_cli_check_usage(void **state)
     free(err);
 }
 
+static int count_options(const es_config_option_info *o, void *ud)
+{
+    (void)o;
+    ++*(int *)ud;
+    return 0;
+}
+
+static void test_cli_reference(void **state)
+{
+    (void)state;
+    const char *argv[] = {"earshot", "check", "--reference", NULL};
+    char *out, *err;
+    assert_int_equal(es_test_run(argv, NULL, 0, &out, &err), 0);
+    /* One Markdown row per key the tables accept, no more, no less. */
+    int want = 0, rows = 0;
+    es_config_foreach_option(count_options, &want);
+    for (const char *p = out; (p = strstr(p, "\n| `")) != NULL; p++) {
+        rows++;
+    }
+    assert_int_equal(rows, want);
+    assert_non_null(strstr(out, "### `sinks[type=slack]`"));
+    assert_non_null(strstr(out, "| `url_env` | secret (environment variable name) | required |"));
+    assert_non_null(strstr(out, "| `interval` | duration, 1s..1d | `60s` |"));
+    assert_non_null(strstr(out, "| `sensitivity` | enum: `low`, `balanced`, `high` |"));
+    assert_non_null(strstr(out, "### `detect`"));
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -803,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_cli_check_valid),
         cmocka_unit_test(test_cli_check_errors),
         cmocka_unit_test(test_cli_check_usage),
+        cmocka_unit_test(test_cli_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

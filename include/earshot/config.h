@@ -55,7 +55,7 @@ typedef struct es_error es_error;
 
 #define ES_CONFIG_MAX_BYTES (4u * 1024 * 1024) /* file size cap */
 #define ES_CONFIG_MAX_DEPTH 32                 /* nesting cap, after alias expansion */
-#define ES_CONFIG_MAX_NODES 200000             /* nodes, after alias and merge expansion */
+#define ES_CONFIG_MAX_NODES 1000000            /* nodes, after alias and merge expansion */
 #define ES_CONFIG_MAX_ERRORS 100               /* errors collected before giving up */
 
 /* ---- The option tables ------------------------------------------------ */

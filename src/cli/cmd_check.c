@@ -15,13 +15,16 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: earshot check -c CONFIG [--quiet]\n\n"
+    fprintf(out, "usage: earshot check -c CONFIG [--quiet]\n"
+                 "       earshot check --reference\n\n"
                  "Validate a config file and print what it would do: each topic with its\n"
                  "normalized query and detector settings, each feed and each sink (secrets\n"
                  "redacted), and the state file. Every secret (*_env, *_file) must be\n"
                  "readable.\n\n"
                  "  -c, --config FILE  the config to check\n"
-                 "  -q, --quiet        print nothing when the config is valid\n\n"
+                 "  -q, --quiet        print nothing when the config is valid\n"
+                 "      --reference    print every config key (type, default, help) as\n"
+                 "                     Markdown, from the option tables, and exit\n\n"
                  "Exit status: 0 valid, 1 invalid (errors on stderr as FILE:LINE:COL: message),\n"
                  "2 usage error.\n");
 }
@@ -440,6 +443,65 @@ static void print_summary(FILE *out, const es_config *c)
     }
 }
 
+/* ---- The reference ------------------------------------------------------------ */
+
+struct ref {
+    FILE *out;
+    char section[64];
+    bool any;
+};
+
+/* Bounds in the units a user writes: "1s..7d", "1..1000". */
+static void print_bounds(FILE *out, const es_option *o)
+{
+    if (o == NULL || !(o->min < o->max)) {
+        return;
+    }
+    if (o->type == ES_OPT_DURATION) {
+        es_config_value lo = {.opt = o, .i = (int64_t)o->min};
+        es_config_value hi = {.opt = o, .i = (int64_t)o->max};
+        fputs(", ", out);
+        print_value(out, &lo);
+        fputs("..", out);
+        print_value(out, &hi);
+    } else if (o->type == ES_OPT_LIST) {
+        fprintf(out, ", %g..%g items", o->min, o->max);
+    } else {
+        fprintf(out, ", %g..%g", o->min, o->max);
+    }
+}
+
+static int print_reference_row(const es_config_option_info *info, void *ud)
+{
+    struct ref *r = ud;
+    if (!r->any || strcmp(r->section, info->section) != 0) {
+        snprintf(r->section, sizeof r->section, "%s", info->section);
+        fprintf(r->out, "%s### `%s`\n\n| key | type | default | description |\n|---|---|---|---|\n",
+                r->any ? "\n" : "", info->section[0] != '\0' ? info->section : "(top level)");
+        r->any = true;
+    }
+    fprintf(r->out, "| `%s` | %s", info->key, info->type);
+    const es_option *o = info->opt;
+    if (o != NULL && o->choices != NULL && o->type == ES_OPT_ENUM) {
+        fputs(": ", r->out);
+        for (size_t i = 0; o->choices[i] != NULL; i++) {
+            fprintf(r->out, "%s`%s`", i ? ", " : "", o->choices[i]);
+        }
+    } else if (o != NULL && o->choices != NULL && o->type == ES_OPT_LIST) {
+        fputs(" of ", r->out);
+        for (size_t i = 0; o->choices[i] != NULL; i++) {
+            fprintf(r->out, "%s`%s`", i ? ", " : "", o->choices[i]);
+        }
+    }
+    print_bounds(r->out, o);
+    fprintf(r->out, " | %s%s%s | %s%s |\n", info->def ? "`" : "", info->def ? info->def : "",
+            info->def ? "`" : (info->required ? "required" : ""), info->help ? info->help : "",
+            o != NULL && o->type == ES_OPT_SECRET && (o->flags & ES_OPT_REQUIRED)
+                ? " One of the forms is required."
+                : "");
+    return 0;
+}
+
 int es_cmd_check(int argc, char **argv)
 {
     const char *config = NULL;
@@ -448,6 +510,10 @@ int es_cmd_check(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
+            return ES_EXIT_OK;
+        } else if (strcmp(a, "--reference") == 0) {
+            struct ref r = {.out = stdout};
+            es_config_foreach_option(print_reference_row, &r);
             return ES_EXIT_OK;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             quiet = true;
