@@ -17,6 +17,7 @@
 #include "earshot.h"
 
 #include "buf.h"
+#include "earshot/intent.h"
 #include "score.h"
 
 #include <errno.h>
@@ -33,6 +34,10 @@
 
 struct score_cli {
     es_scorer *scorer;
+    /* intent (owned by the intent engineer): the cue set, and tokens for
+     * compat mode, whose scorer does not use the social tokenizer. */
+    es_cues *cues;
+    es_tokens toks;
     int explain;
     es_buf out;
     int write_failed;
@@ -102,7 +107,8 @@ static size_t fmt_fixed(char *o, double v, int nd)
 }
 
 /* Append one result. id is raw JSON (a quoted string or a number). */
-static int emit(struct score_cli *c, const char *id, size_t id_len, const es_sentiment *r)
+static int emit(struct score_cli *c, const char *id, size_t id_len, const es_sentiment *r,
+                const es_intent *in)
 {
     es_buf *b = &c->out;
     int rc = es_buf_reserve(b, id_len + 128);
@@ -129,15 +135,37 @@ static int emit(struct score_cli *c, const char *id, size_t id_len, const es_sen
     *o++ = '}';
     b->len = (size_t)(o - b->data);
     b->data[b->len] = '\0';
-    /*
-     * INTENT GOES HERE: the intent engineer adds "intent" and "complaint"
-     * (contract order: id, sentiment, intent, complaint, why), using
-     * es_scorer_tokens(c->scorer) in default mode to avoid re-tokenizing.
-     */
+    /* ---- intent (contract order: id, sentiment, intent, complaint, why) */
+    rc = es_buf_adds(b, ",\"intent\":\"");
+    if (rc == 0) {
+        rc = es_buf_adds(b, es_intent_name(in->kind));
+    }
+    if (rc == 0) {
+        rc = es_buf_adds(b, "\",\"complaint\":");
+    }
+    if (rc == 0) {
+        rc = es_buf_json_fixed(b, in->complaint, 4);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    /* ---- end intent */
     if (c->explain) {
         rc = es_buf_adds(b, ",\"why\":");
         if (rc == 0) {
             rc = es__score_explain_json(c->scorer, b);
+        }
+        /* intent: the sentiment explanation is one object; the intent rules
+         * go inside it as "intent": [...] (see es_intent_why_json). */
+        if (rc == 0 && b->len > 0 && b->data[b->len - 1] == '}') {
+            b->len--;
+            rc = es_buf_adds(b, b->data[b->len - 1] == '{' ? "\"intent\":" : ",\"intent\":");
+            if (rc == 0) {
+                rc = es_intent_why_json(in, b);
+            }
+            if (rc == 0) {
+                rc = es_buf_addc(b, '}');
+            }
         }
         if (rc != 0) {
             return rc;
@@ -166,7 +194,18 @@ static int score_one(struct score_cli *c, const char *id, size_t id_len, const c
         bad_line(c, line, es_strerror(rc));
         return rc == ES_ENOMEM ? rc : 0;
     }
-    rc = emit(c, id, id_len, &r);
+    /* intent: reuse the scorer's tokens; compat mode has none, so tokenize. */
+    const es_tokens *toks = es_scorer_tokens(c->scorer);
+    if (toks == NULL || (toks->n == 0 && len > 0)) {
+        if ((rc = es_tokenize(text, len, &c->toks)) != 0) {
+            bad_line(c, line, es_strerror(rc));
+            return rc == ES_ENOMEM ? rc : 0;
+        }
+        toks = &c->toks;
+    }
+    es_intent in;
+    es_intent_classify(c->cues, toks, text, len, &r, NULL, &in);
+    rc = emit(c, id, id_len, &r, &in);
     if (rc == ES_ETOOBIG) {
         bad_line(c, line, "explanation exceeds the output limit");
         return 0;
@@ -459,7 +498,8 @@ static void usage(FILE *out)
             "Score the sentiment of each TEXT, or of each line of stdin: NDJSON objects with\n"
             "\"text\" and optional \"id\" (or raw text lines with --plain). Prints one JSON\n"
             "object per input, in order:\n"
-            "  {\"id\":...,\"sentiment\":{\"compound\":C,\"pos\":P,\"neu\":U,\"neg\":N}}\n"
+            "  {\"id\":...,\"sentiment\":{\"compound\":C,\"pos\":P,\"neu\":U,\"neg\":N},\n"
+            "   \"intent\":\"complaint|question|praise|other\",\"complaint\":S}\n"
             "id is the input's id, else its line number (for TEXT: its position).\n\n"
             "options:\n"
             "  --compat vader  reproduce vaderSentiment's numbers exactly, quirks included\n"
@@ -528,6 +568,15 @@ int es_cmd_score(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.explain = explain;
     es_buf_init(&c.out, OUT_MAX);
+    es_tokens_init(&c.toks);
+    /* intent: the cue files live beside the sentiment lexicons. */
+    rc = es_cues_load(lexdir, &c.cues, &err);
+    if (rc != 0) {
+        fprintf(stderr, "earshot score: intent cues in %s: %s\n", lexdir, err.msg);
+        es_lexicon_free(lex);
+        es_buf_free(&c.out);
+        return ES_EXIT_INPUT;
+    }
     rc = es_scorer_new(lex, mode, &c.scorer);
     if (rc == 0) {
         es_scorer_set_explain(c.scorer, explain);
@@ -546,6 +595,8 @@ int es_cmd_score(int argc, char **argv)
         fprintf(stderr, "earshot score: %s\n", es_strerror(rc));
     }
     es_scorer_free(c.scorer);
+    es_cues_free(c.cues);
+    es_tokens_free(&c.toks);
     es_lexicon_free(lex);
     es_buf_free(&c.out);
     if (c.write_failed) {
