@@ -639,6 +639,10 @@ static int parse_line(struct parse *ps, const char *s, size_t n)
     if (is_handle) {
         return add_handle_cue(ps, f, nf);
     }
+    if (cat == CAT_SELF && (nf != 1 || memchr(f[0].p, '*', f[0].n) != NULL)) {
+        return perr(ps, ES_ELEXICON, f[nf > 1 ? 1 : 0].col,
+                    "a self cue is one plain word (no phrase, no '*')");
+    }
     return add_phrase(ps, f, nf, cat, weight);
 }
 
@@ -993,6 +997,18 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
             if (!care) {
                 care = handle_is_care(c, es_tok_norm(toks, i), t->norm_len, &care_cue);
             }
+        } else if (t->kind == ES_TOK_WORD && !a.self) {
+            /* First-person words are looked up on their own, outside the
+             * longest-match walk, so "lost my bag" still shows "my". */
+            struct key k;
+            make_key(toks, i, &k);
+            const struct edge *e =
+                k.truncated ? NULL : edge_find(c, 0, EDGE_EXACT, k.w, k.n);
+            int32_t term = e ? c->nodes[e->child].term[CAT_SELF] : -1;
+            if (term >= 0) {
+                a.self = 1;
+                add_match(out, ES_IRULE_FIRST_PERSON, c->pool.data + c->terms[term].phrase);
+            }
         }
     }
 
@@ -1068,11 +1084,7 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
                 add_match(out, ES_IRULE_TIME, phrase);
                 break;
             case CAT_SELF:
-                if (!a.self) {
-                    add_match(out, ES_IRULE_FIRST_PERSON, phrase);
-                }
-                a.self = 1;
-                break;
+                break; /* handled word by word above */
             case CAT_QOPEN:
                 if (at_start && w > a.qopen) {
                     a.qopen = w;
@@ -1164,14 +1176,14 @@ int es_intent_why_json(const es_intent *in, es_buf *b)
         if (in->contrib[r] == 0.0) {
             continue;
         }
-        rc = es_buf_adds(b, first ? "{\"rule\": " : ", {\"rule\": ");
+        rc = es_buf_adds(b, first ? "{\"rule\":" : ",{\"rule\":");
         first = 0;
         const char *name = es_intent_rule_name((es_intent_rule)r);
         if (rc == 0) {
             rc = es_buf_json_str(b, name, strlen(name));
         }
         if (rc == 0) {
-            rc = es_buf_adds(b, ", \"weight\": ");
+            rc = es_buf_adds(b, ",\"weight\":");
         }
         if (rc == 0) {
             rc = es_buf_json_fixed(b, in->contrib[r], 3);
@@ -1181,7 +1193,7 @@ int es_intent_why_json(const es_intent *in, es_buf *b)
             if (in->matches[m].rule != (es_intent_rule)r || in->matches[m].phrase == NULL) {
                 continue;
             }
-            rc = es_buf_adds(b, nm++ == 0 ? ", \"match\": [" : ", ");
+            rc = es_buf_adds(b, nm++ == 0 ? ",\"match\":[" : ",");
             if (rc == 0) {
                 rc = es_buf_json_str(b, in->matches[m].phrase, strlen(in->matches[m].phrase));
             }

@@ -214,6 +214,10 @@ static void test_first_person_experience(void **state)
     es_intent mine = classify("@acme I was charged twice for one ticket", -0.1);
     es_intent news = classify("@acme customers charged twice, says report", -0.1);
     assert_true(mine.contrib[ES_IRULE_FIRST_PERSON] > 0);
+    /* A first-person word inside a longer cue still counts. */
+    es_intent bag = classify("@acmeair lost my bag", -0.3);
+    assert_true(has_match(&bag, ES_IRULE_CUE, "lost my"));
+    assert_true(has_match(&bag, ES_IRULE_FIRST_PERSON, "my"));
     assert_true(news.contrib[ES_IRULE_FIRST_PERSON] == 0.0);
     assert_true(mine.complaint > news.complaint);
 }
@@ -226,14 +230,14 @@ static void test_why_json_adds_up(void **state)
     es_buf b;
     es_buf_init(&b, 1 << 14);
     assert_int_equal(es_intent_why_json(&in, &b), 0);
-    assert_non_null(strstr(b.data, "{\"rule\": \"bias\", \"weight\": -2.2}"));
+    assert_non_null(strstr(b.data, "{\"rule\":\"bias\",\"weight\":-2.2}"));
     assert_non_null(strstr(b.data, "\"still waiting\""));
     assert_non_null(strstr(b.data, "\"refund*\""));
     /* The weights printed add up to the logit (to printing precision). */
     double sum = 0;
     int n = 0;
-    for (const char *p = b.data; (p = strstr(p, "\"weight\": ")) != NULL; n++) {
-        p += strlen("\"weight\": ");
+    for (const char *p = b.data; (p = strstr(p, "\"weight\":")) != NULL; n++) {
+        p += strlen("\"weight\":");
         sum += strtod(p, NULL);
     }
     assert_true(n >= 4);
@@ -405,6 +409,8 @@ static void test_format_errors_are_located(void **state)
     expect_error("a b c d e f g h i 1.0\n", "how\n", "complaint_cues.txt", ES_ELEXICON, 1, 17, "at most 8 words");
     /* A tag that belongs to another file. */
     expect_error("ok\n", "why 1.0 time\n", "question_cues.txt", ES_ELEXICON, 1, 9, "unknown tag 'time'");
+    /* A self cue must be one plain word. */
+    expect_error("my own self\n", "how\n", "complaint_cues.txt", ES_ELEXICON, 1, 4, "one plain word");
     /* A handle cue of two words. */
     expect_error("cust care handle\n", "how\n", "complaint_cues.txt", ES_ELEXICON, 1, 6, "one word");
 }

@@ -141,12 +141,12 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
                        es_intent *out);
 
 /*
- * Append the intent part of `why` to `b` as a JSON array, one object per
- * rule that contributed, in es_intent_rule order:
+ * Append the intent part of `why` to `b` as a compact JSON array, one
+ * object per rule that contributed, in es_intent_rule order:
  *
- *   [{"rule": "bias", "weight": -2.2},
- *    {"rule": "cue", "weight": 2.43, "match": ["still waiting", "refund*"]},
- *    {"rule": "addressed", "weight": 0.6}]
+ *   [{"rule":"bias","weight":-2.2},
+ *    {"rule":"cue","weight":2.43,"match":["still waiting","refund*"]},
+ *    {"rule":"addressed","weight":0.6}]
  *
  * The weights add up to the logit of the complaint score, so a reader can
  * reproduce the number. Returns 0 or ES_ETOOBIG / ES_ENOMEM from the buffer.
