@@ -402,8 +402,8 @@ static char *resolve_path(struct ctx *x, const char *p)
  * Convert scalar text for row r into v. `key` and `where` name it in errors;
  * line/col locate it (0 for defaults, which are trusted).
  */
-static bool convert_scalar(struct ctx *x, const es_option *r, const char *text, int line,
-                           int col, const char *where, const char *key, es_config_value *v)
+static bool convert_scalar(struct ctx *x, const es_option *r, const char *text, int line, int col,
+                           const char *where, const char *key, es_config_value *v)
 {
     char wp[192], lo[32], hi[32];
     const char *w = where_prefix(where, wp, sizeof wp);
@@ -488,8 +488,8 @@ static bool convert_scalar(struct ctx *x, const es_option *r, const char *text, 
     case ES_OPT_SIZE: {
         int64_t n;
         if (parse_size(text, &n) != 0) {
-            err_at(x, line, col, "%s'%s' must be a size such as 65536, 64KiB or 1MiB, not '%s'",
-                   w, key, text);
+            err_at(x, line, col, "%s'%s' must be a size such as 65536, 64KiB or 1MiB, not '%s'", w,
+                   key, text);
             return false;
         }
         if (bounded && (n < r->min || n > r->max)) {
@@ -542,8 +542,8 @@ static bool list_item_ok(struct ctx *x, const es_option *r, const char *s, int l
     return false;
 }
 
-static bool convert_list(struct ctx *x, const es_option *r, const es_cfg_node *n,
-                         const char *where, const char *key, es_config_value *v)
+static bool convert_list(struct ctx *x, const es_option *r, const es_cfg_node *n, const char *where,
+                         const char *key, es_config_value *v)
 {
     char wp[192];
     const char *w = where_prefix(where, wp, sizeof wp);
@@ -556,8 +556,8 @@ static bool convert_list(struct ctx *x, const es_option *r, const es_cfg_node *n
     for (size_t i = 0; i < cnt; i++) {
         const es_cfg_node *it = n->kind == ES_CFG_SEQ ? n->items[i] : n;
         if (it->kind != ES_CFG_SCALAR) {
-            err_at(x, it->line, it->col, "%s'%s' must be a list of values; item %zu is %s", w,
-                   key, i + 1, es__cfg_kind_name(it->kind));
+            err_at(x, it->line, it->col, "%s'%s' must be a list of values; item %zu is %s", w, key,
+                   i + 1, es__cfg_kind_name(it->kind));
             ok = false;
             continue;
         }
@@ -771,8 +771,8 @@ static void parse_secret(struct ctx *x, struct table_walk *tw, const es_option *
         return;
     }
     if (!first) {
-        err_at(x, k->line, k->col, "%sgive only one of '%s', '%s_env' and '%s_file'", w,
-               r->name, r->name, r->name);
+        err_at(x, k->line, k->col, "%sgive only one of '%s', '%s_env' and '%s_file'", w, r->name,
+               r->name, r->name);
         return;
     }
     if (src == ES_SECRET_ENV && !is_env_name(val->str)) {
@@ -924,8 +924,10 @@ static void flatten_detect(struct ctx *x, const es_cfg_node *map, const char *pr
             continue;
         }
         if (v->kind != ES_CFG_SCALAR) {
-            err_at(x, v->line, v->col, "%sdetector setting 'detect.%s' must be a value or a "
-                   "mapping, not %s", w, key, es__cfg_kind_name(v->kind));
+            err_at(x, v->line, v->col,
+                   "%sdetector setting 'detect.%s' must be a value or a "
+                   "mapping, not %s",
+                   w, key, es__cfg_kind_name(v->kind));
             continue;
         }
         if (out->n == out->cap) {
@@ -943,8 +945,7 @@ static void flatten_detect(struct ctx *x, const es_cfg_node *map, const char *pr
     }
 }
 
-static void parse_detect(struct ctx *x, const es_cfg_node *val, const char *where,
-                         struct detect *d)
+static void parse_detect(struct ctx *x, const es_cfg_node *val, const char *where, struct detect *d)
 {
     char wp[192];
     if (val->kind == ES_CFG_NULL) {
@@ -1028,8 +1029,8 @@ static void check_unique(struct ctx *x, es_config_item *const *items, size_t n, 
             while (first > 0 && strcmp(refs[first - 1].name, refs[i].name) == 0) {
                 first--;
             }
-            err_at(x, refs[i].line, refs[i].col, "duplicate %s name '%s' (first at line %d)",
-                   kind, refs[i].name, refs[first].line);
+            err_at(x, refs[i].line, refs[i].col, "duplicate %s name '%s' (first at line %d)", kind,
+                   refs[i].name, refs[first].line);
         }
     }
     free(refs);
@@ -1042,8 +1043,8 @@ static void check_name(struct ctx *x, es_config_item *it, const char *where)
         return;
     }
     if (!valid_name(s->v.str)) {
-        err_at(x, s->v.line, s->v.col,
-               "%s: a name may hold only letters, digits, '_', '.' and '-'", where);
+        err_at(x, s->v.line, s->v.col, "%s: a name may hold only letters, digits, '_', '.' and '-'",
+               where);
         s->v.has = false;
         return;
     }
@@ -1094,8 +1095,12 @@ static void parse_topics(struct ctx *x, const es_cfg_node *seq)
         const char *where = describe(x, "topic", m, i);
         struct topic_ud u = {t, where};
         const es_option *tables[1] = {es__cfg_topic_rows};
-        struct table_walk tw = {.it = &t->it, .tables = tables, .n_tables = 1, .where = where,
-                                .special = topic_special, .ud = &u};
+        struct table_walk tw = {.it = &t->it,
+                                .tables = tables,
+                                .n_tables = 1,
+                                .where = where,
+                                .special = topic_special,
+                                .ud = &u};
         parse_rows(x, &tw, m, tables, 1, "");
         finish_item(x, &t->it, where, m->line, m->col);
         check_name(x, &t->it, where);
@@ -1133,8 +1138,8 @@ static void parse_items(struct ctx *x, const es_cfg_node *seq, const char *kind,
         it->line = m->line;
         it->col = m->col;
         if (m->kind != ES_CFG_MAP) {
-            err_at(x, m->line, m->col, "%s #%zu must be a mapping (name, type, ...), not %s",
-                   kind, i + 1, es__cfg_kind_name(m->kind));
+            err_at(x, m->line, m->col, "%s #%zu must be a mapping (name, type, ...), not %s", kind,
+                   i + 1, es__cfg_kind_name(m->kind));
             continue;
         }
         const char *where = describe(x, kind, m, i);
@@ -1145,7 +1150,10 @@ static void parse_items(struct ctx *x, const es_cfg_node *seq, const char *kind,
             it->type = type->name;
         }
         tables[nt++] = common;
-        struct table_walk tw = {.it = it, .tables = tables, .n_tables = nt, .where = where,
+        struct table_walk tw = {.it = it,
+                                .tables = tables,
+                                .n_tables = nt,
+                                .where = where,
                                 .ignore_unknown = type == NULL};
         parse_rows(x, &tw, m, tables, nt, "");
         finish_item(x, it, where, m->line, m->col);
@@ -1364,8 +1372,7 @@ static const struct slot *item_slot(const es_config_item *it, const char *key)
     return find_slot(it, key);
 }
 
-int es_config_resolve_secret(const es_config_item *it, const char *key, char **out,
-                             es_error *err)
+int es_config_resolve_secret(const es_config_item *it, const char *key, char **out, es_error *err)
 {
     *out = NULL;
     const struct slot *s = item_slot(it, key);
@@ -1386,9 +1393,8 @@ int es_config_resolve_secret(const es_config_item *it, const char *key, char **o
     } else if (v->secret == ES_SECRET_ENV) {
         const char *e = getenv(v->str);
         if (e == NULL || e[0] == '\0') {
-            rc = es_error_set(err, ES_ECONFIG, v->line, v->col,
-                              "%senvironment variable %s is %s", w, v->str,
-                              e == NULL ? "not set" : "empty");
+            rc = es_error_set(err, ES_ECONFIG, v->line, v->col, "%senvironment variable %s is %s",
+                              w, v->str, e == NULL ? "not set" : "empty");
         } else if (strlen(e) > SECRET_MAX) {
             rc = es_error_set(err, ES_ECONFIG, v->line, v->col,
                               "%senvironment variable %s is longer than %d KiB", w, v->str,
@@ -1400,8 +1406,8 @@ int es_config_resolve_secret(const es_config_item *it, const char *key, char **o
     } else {
         char why[160];
         if (read_secret_file(v->str, out, why, sizeof why) != 0) {
-            rc = es_error_set(err, ES_ECONFIG, v->line, v->col, "%scannot read %s_file %s: %s",
-                              w, key, v->str, why);
+            rc = es_error_set(err, ES_ECONFIG, v->line, v->col, "%scannot read %s_file %s: %s", w,
+                              key, v->str, why);
         }
     }
     if (rc == ES_ECONFIG && err != NULL) {
@@ -1461,8 +1467,12 @@ static void validate(struct ctx *x, unsigned flags)
         return;
     }
     const es_option *tables[1] = {es__cfg_top_rows};
-    struct table_walk tw = {.it = &c->top, .tables = tables, .n_tables = 1, .where = "",
-                            .special = top_special, .allow_x = true};
+    struct table_walk tw = {.it = &c->top,
+                            .tables = tables,
+                            .n_tables = 1,
+                            .where = "",
+                            .special = top_special,
+                            .allow_x = true};
     parse_rows(x, &tw, root, tables, 1, "");
     finish_item(x, &c->top, "", root->line, root->col);
     build_topic_defs(x);
@@ -1479,8 +1489,8 @@ static void validate(struct ctx *x, unsigned flags)
     }
 }
 
-static int load(const char *data, size_t len, const char *name, const char *path,
-                const char *dir, const es_config_opts *opts, es_config **out, es_error *err)
+static int load(const char *data, size_t len, const char *name, const char *path, const char *dir,
+                const es_config_opts *opts, es_config **out, es_error *err)
 {
     *out = NULL;
     struct ctx x = {.file = name};
@@ -1532,8 +1542,7 @@ int es_config_load_buffer(const char *data, size_t len, const char *name, const 
     return load(data, len, name, name, base_dir, opts, out, err);
 }
 
-int es_config_load_ex(const char *path, const es_config_opts *opts, es_config **out,
-                      es_error *err)
+int es_config_load_ex(const char *path, const es_config_opts *opts, es_config **out, es_error *err)
 {
     *out = NULL;
     if (err != NULL) {
@@ -1559,8 +1568,8 @@ int es_config_load_ex(const char *path, const es_config_opts *opts, es_config **
             continue;
         }
         if (n < 0) {
-            rc = es_error_set(err, ES_EIO, 0, 0, "cannot read the config file: %s",
-                              strerror(errno));
+            rc =
+                es_error_set(err, ES_EIO, 0, 0, "cannot read the config file: %s", strerror(errno));
             break;
         }
         if (n == 0) {

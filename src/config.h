@@ -37,8 +37,8 @@ struct es_cfg_node {
     es_cfg_kind kind;
     int line, col;
     int vline, vcol;
-    bool quoted;               /* scalar: quoted or block style (never null, never a number) */
-    const char *str;           /* scalar: NUL-terminated, no embedded NUL */
+    bool quoted;     /* scalar: quoted or block style (never null, never a number) */
+    const char *str; /* scalar: NUL-terminated, no embedded NUL */
     size_t len;
     const es_cfg_node **items; /* sequence */
     const es_cfg_pair *pairs;  /* mapping, in file order, merge keys applied */

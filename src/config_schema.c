@@ -16,10 +16,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SEC 1000.0
-#define MIN (60 * SEC)
+#define SEC  1000.0
+#define MIN  (60 * SEC)
 #define HOUR (60 * MIN)
-#define DAY (24 * HOUR)
+#define DAY  (24 * HOUR)
+
+/* The tables are laid out by hand, one option per row, for reading. */
+/* clang-format off */
 
 /* ---- Shared choices ---------------------------------------------------- */
 
@@ -343,6 +346,8 @@ const es_cfg_type es__cfg_sink_types[] = {
     {NULL, NULL, NULL},
 };
 
+/* clang-format on */
+
 const es_cfg_type *es__cfg_find_type(const es_cfg_type *types, const char *name)
 {
     for (const es_cfg_type *t = types; t->name != NULL; t++) {
@@ -449,8 +454,7 @@ static int walk_row(struct walk *w, const char *section, const char *prefix, con
     return yield(w, section, key, r, NULL);
 }
 
-static int walk_rows(struct walk *w, const char *section, const char *prefix,
-                     const es_option *rows)
+static int walk_rows(struct walk *w, const char *section, const char *prefix, const es_option *rows)
 {
     for (const es_option *r = rows; r->name != NULL; r++) {
         int rc = walk_row(w, section, prefix, r);

@@ -280,8 +280,8 @@ static bool next_event(struct builder *b, yaml_event_t *ev)
               "YAML: a tab is used for indentation; YAML indents with spaces only");
     } else if (p->context != NULL) {
         fatal(b, ES_ECONFIG, line, col, "YAML: %s %s that starts at line %d, column %d",
-              p->problem ? p->problem : "syntax error", p->context,
-              (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
+              p->problem ? p->problem : "syntax error", p->context, (int)p->context_mark.line + 1,
+              (int)p->context_mark.column + 1);
     } else {
         fatal(b, ES_ECONFIG, line, col, "YAML: %s", p->problem ? p->problem : "syntax error");
     }
@@ -305,8 +305,7 @@ static bool tag_ok(struct builder *b, const yaml_char_t *tag, const yaml_mark_t 
         }
     }
     fatal(b, ES_ECONFIG, (int)m->line + 1, (int)m->column + 1,
-          "unsupported YAML tag '%s' (only the standard tags are understood)",
-          (const char *)tag);
+          "unsupported YAML tag '%s' (only the standard tags are understood)", (const char *)tag);
     return false;
 }
 
@@ -315,8 +314,7 @@ static bool count_nodes(struct builder *b, uint64_t n, const yaml_mark_t *m)
     b->weight += n;
     if (b->weight > ES_CONFIG_MAX_NODES) {
         fatal(b, ES_ETOOBIG, (int)m->line + 1, (int)m->column + 1,
-              "the document has more than %d nodes once aliases are expanded",
-              ES_CONFIG_MAX_NODES);
+              "the document has more than %d nodes once aliases are expanded", ES_CONFIG_MAX_NODES);
         return false;
     }
     return true;
@@ -522,7 +520,7 @@ static const es_cfg_node *build_seq(struct builder *b, yaml_event_t *ev, int dep
 
 struct merged {
     es_cfg_pair pair;
-    size_t order;  /* position in the combined list: explicit pairs first */
+    size_t order; /* position in the combined list: explicit pairs first */
     bool explicit_;
 };
 
@@ -613,9 +611,9 @@ static bool finish_map(struct builder *b, es_cfg_node *n, struct vec *all)
     for (size_t i = 0; i < cnt; i++) {
         pairs[i] = v[i].pair;
         w += 1 + pairs[i].val->weight;
-        if (!v[i].explicit_ && !count_nodes(b, 1 + pairs[i].val->weight, &(yaml_mark_t){
-                                                 .line = (size_t)n->line - 1,
-                                                 .column = (size_t)n->col - 1})) {
+        if (!v[i].explicit_ && !count_nodes(b, 1 + pairs[i].val->weight,
+                                            &(yaml_mark_t){.line = (size_t)n->line - 1,
+                                                           .column = (size_t)n->col - 1})) {
             return false;
         }
         if (pairs[i].val->height + 1 > h) {
@@ -777,8 +775,7 @@ int es__cfg_parse(const char *data, size_t len, es_cfg_report_fn report_fn, void
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (root != NULL) {
-                fatal(&b, ES_ECONFIG, (int)ev.start_mark.line + 1,
-                      (int)ev.start_mark.column + 1,
+                fatal(&b, ES_ECONFIG, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
                       "a second YAML document ('---'); the config is one document");
             }
             break;

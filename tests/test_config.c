@@ -237,13 +237,12 @@ static void test_secrets_resolve(void **state)
     char *v = NULL;
 
     /* From the environment. */
-    assert_int_equal(es_config_resolve_secret(find_item(c, true, "team-chat"), "url", &v, &err),
-                     0);
+    assert_int_equal(es_config_resolve_secret(find_item(c, true, "team-chat"), "url", &v, &err), 0);
     assert_string_equal(v, getenv("ES_TEST_SLACK_URL"));
     free(v);
     /* From a file, with its trailing newline trimmed. */
-    assert_int_equal(
-        es_config_resolve_secret(find_item(c, true, "pager"), "routing_key", &v, &err), 0);
+    assert_int_equal(es_config_resolve_secret(find_item(c, true, "pager"), "routing_key", &v, &err),
+                     0);
     assert_string_equal(v, "pd-routing-key-0123456789abcdef");
     free(v);
     /* A literal where the table allows one. */
@@ -262,9 +261,8 @@ static void test_secrets_resolve(void **state)
     /* A variable that disappeared after loading: located at its key. */
     unsetenv("ES_TEST_SMTP_PASSWORD");
     memset(&err, 0, sizeof err);
-    assert_int_equal(
-        es_config_resolve_secret(find_item(c, true, "mail"), "password", &v, &err),
-        ES_ECONFIG);
+    assert_int_equal(es_config_resolve_secret(find_item(c, true, "mail"), "password", &v, &err),
+                     ES_ECONFIG);
     assert_null(v);
     assert_non_null(strstr(err.file, "valid.yaml"));
     assert_int_equal(err.line, 89);
@@ -420,6 +418,22 @@ static void test_yaml_errors(void **state)
     x = buf_fail("topics:\n  - name: caf\xe9\n");
     assert_int_equal(x->e[0].line, 2);
     free(x);
+
+    /* Over the size cap: refused before parsing. */
+    size_t big = ES_CONFIG_MAX_BYTES + 1;
+    char *huge = malloc(big);
+    memset(huge, '#', big);
+    es_config *c = NULL;
+    es_error err;
+    assert_int_equal(es_config_load_buffer(huge, big, "big.yaml", NULL, NULL, &c, &err),
+                     ES_ETOOBIG);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "larger than 4 MiB"));
+    free(huge);
+
+    /* A directory is not a config. */
+    assert_int_equal(es_config_load(ES_TEST_FIXTURES "/config", &c, &err), ES_EIO);
+    assert_non_null(strstr(err.msg, "cannot read the config file"));
 
     x = load_fail("no-such-file.yaml", 0);
     assert_int_equal(x->e[0].code, ES_EIO);
@@ -700,8 +714,8 @@ static void test_cli_check_valid(void **state)
     assert_non_null(strstr(out, "environment variable ES_TEST_SLACK_URL"));
     assert_non_null(strstr(out, "state/earshot.db"));
     /* No secret, and no credential in a URL, is ever printed. */
-    const char *secrets[] = {"T0SECRET",      "admin-token-value", "mastodon-token-value",
-                             "abc123",        "deadbeef",          "x-secret-token",
+    const char *secrets[] = {"T0SECRET",       "admin-token-value",  "mastodon-token-value",
+                             "abc123",         "deadbeef",           "x-secret-token",
                              "pd-routing-key", "smtp-password-value"};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
         if (strstr(out, secrets[i]) != NULL) {

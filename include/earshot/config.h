@@ -53,10 +53,10 @@ extern "C" {
 
 typedef struct es_error es_error;
 
-#define ES_CONFIG_MAX_BYTES (4u * 1024 * 1024) /* file size cap */
-#define ES_CONFIG_MAX_DEPTH 32                 /* nesting cap, after alias expansion */
-#define ES_CONFIG_MAX_NODES 1000000            /* nodes, after alias and merge expansion */
-#define ES_CONFIG_MAX_ERRORS 100               /* errors collected before giving up */
+#define ES_CONFIG_MAX_BYTES  (4u * 1024 * 1024) /* file size cap */
+#define ES_CONFIG_MAX_DEPTH  32                 /* nesting cap, after alias expansion */
+#define ES_CONFIG_MAX_NODES  1000000            /* nodes, after alias and merge expansion */
+#define ES_CONFIG_MAX_ERRORS 100                /* errors collected before giving up */
 
 /* ---- The option tables ------------------------------------------------ */
 
@@ -91,9 +91,9 @@ enum {
 typedef struct es_option {
     const char *name;
     es_opt_type type;
-    const char *def;             /* the default, as one would write it; NULL: none */
+    const char *def; /* the default, as one would write it; NULL: none */
     double min, max;
-    const char *const *choices;  /* enum (and list items, if not NULL): NULL-terminated */
+    const char *const *choices; /* enum (and list items, if not NULL): NULL-terminated */
     unsigned flags;
     const struct es_option *sub; /* ES_OPT_SECTION: the nested rows */
     const char *help;
@@ -154,14 +154,13 @@ enum {
 typedef void (*es_config_error_fn)(const es_error *e, void *ud);
 
 typedef struct es_config_opts {
-    unsigned flags;             /* ES_CONFIG_* */
+    unsigned flags;              /* ES_CONFIG_* */
     es_config_error_fn on_error; /* may be NULL */
     void *ud;
 } es_config_opts;
 
 /* es_config_load with options; opts may be NULL. err receives the first error. */
-int es_config_load_ex(const char *path, const es_config_opts *opts, es_config **out,
-                      es_error *err);
+int es_config_load_ex(const char *path, const es_config_opts *opts, es_config **out, es_error *err);
 
 /*
  * Load from memory: `name` is used in errors (err->file) and `base_dir`
@@ -200,8 +199,8 @@ typedef struct es_config_value {
     /* string, path (resolved), enum (the choice), secret: the variable name,
      * the resolved file path, or the literal; NULL when !has */
     const char *str;
-    int64_t i;    /* int, bool (0/1), enum (index in choices), duration (ms), size (bytes) */
-    double f;     /* float; also set for int, duration and size */
+    int64_t i; /* int, bool (0/1), enum (index in choices), duration (ms), size (bytes) */
+    double f;  /* float; also set for int, duration and size */
     const char *const *list; /* list: n_list NUL-terminated strings */
     size_t n_list;
     es_secret_src secret;
@@ -244,8 +243,7 @@ bool es_config_item_bool(const es_config_item *it, const char *key);
  * cannot be read or is empty: "sink 'team-chat': environment variable
  * SLACK_WEBHOOK_URL is not set". Values are capped at 64 KiB.
  */
-int es_config_resolve_secret(const es_config_item *it, const char *key, char **out,
-                             es_error *err);
+int es_config_resolve_secret(const es_config_item *it, const char *key, char **out, es_error *err);
 
 /* ---- Topics ------------------------------------------------------------ */
 
@@ -271,8 +269,7 @@ const es_topics *es_config_topics(const es_config *c);
  * (size_t)-1) or a topic's overrides. Calls fn in file order; stops if fn
  * returns non-zero. line/col locate the value.
  */
-typedef int (*es_config_detect_fn)(const char *key, const char *value, int line, int col,
-                                   void *ud);
+typedef int (*es_config_detect_fn)(const char *key, const char *value, int line, int col, void *ud);
 int es_config_detect_foreach(const es_config *c, size_t topic, es_config_detect_fn fn, void *ud);
 
 #ifdef __cplusplus

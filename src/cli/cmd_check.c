@@ -419,8 +419,8 @@ static void print_summary(FILE *out, const es_config *c)
         fputc('\n', out);
     }
 
-    static const char *const item_skip[] = {"name", "type", "url", "path", "command", "to",
-                                            "listen", NULL};
+    static const char *const item_skip[] = {"name",    "type", "url",    "path",
+                                            "command", "to",   "listen", NULL};
     size_t nf = es_config_feed_count(c);
     fprintf(out, "\nfeeds: %zu\n", nf);
     for (size_t i = 0; i < nf; i++) {
@@ -428,8 +428,8 @@ static void print_summary(FILE *out, const es_config *c)
         fprintf(out, "  %s: %s, ", es_config_item_name(f), es_config_item_type(f));
         print_destination(out, f);
         fprintf(out, ", format %s\n", es_config_item_str(f, "format"));
-        static const char *const feed_skip[] = {"name", "type", "url", "path", "listen",
-                                                "format", NULL};
+        static const char *const feed_skip[] = {"name",   "type",   "url", "path",
+                                                "listen", "format", NULL};
         print_options(out, f, feed_skip);
     }
     size_t ns = es_config_sink_count(c);
@@ -526,8 +526,7 @@ int es_cmd_check(int argc, char **argv)
         } else if (strncmp(a, "--config=", 9) == 0) {
             config = a + 9;
         } else {
-            es_cli_usage_error(argv[0], "unexpected argument '%s' (see earshot check --help)",
-                               a);
+            es_cli_usage_error(argv[0], "unexpected argument '%s' (see earshot check --help)", a);
             return ES_EXIT_USAGE;
         }
     }

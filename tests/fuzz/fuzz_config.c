@@ -24,8 +24,9 @@ static void count_error(const es_error *e, void *ud)
 
 static void walk_item(const es_config_item *it)
 {
-    static const char *const keys[] = {"name", "type", "url", "path", "format", "timeout",
-                                       "command", "to", "severity.critical", "token"};
+    static const char *const keys[] = {
+        "name", "type", "url", "path", "format", "timeout", "command", "to", "severity.critical",
+        "token"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const es_config_value *v = es_config_item_get(it, keys[i]);
         if (v != NULL && v->has && v->opt->type == ES_OPT_LIST) {
@@ -44,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     es_config_opts opts = {.on_error = count_error, .ud = &n_errors};
     es_config *c = NULL;
     es_error err;
-    int rc = es_config_load_buffer((const char *)data, size, "fuzz.yaml", "/nonexistent", &opts,
-                                   &c, &err);
+    int rc = es_config_load_buffer((const char *)data, size, "fuzz.yaml", "/nonexistent", &opts, &c,
+                                   &err);
     if (rc == 0) {
         size_t n;
         const es_topic_def *defs = es_config_topic_defs(c, &n);
