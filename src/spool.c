@@ -1,0 +1,535 @@
+/*
+ * The alert spool in SQLite.
+ *
+ * Why WAL and synchronous=FULL: WAL lets `earshot alerts list` read while
+ * the engine writes, and makes each commit one append to the log. With
+ * synchronous=NORMAL a WAL commit is safe against a process crash but not
+ * against power loss, and the last notifications written before the lights
+ * went out would be lost while their mentions' feed cursors had moved on,
+ * which is exactly the loss the spool exists to prevent. FULL adds one
+ * fsync per commit; alerts come in tens per minute, not thousands per
+ * second, so that cost is invisible.
+ *
+ * Every statement is prepared once at open and reused.
+ *
+ * Changing the schema? Bump user_version and add a migration in migrate().
+ */
+#include "spool.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    Q_ENQUEUE,
+    Q_CLAIM,
+    Q_CLAIM_ANY,
+    Q_DONE,
+    Q_GET,
+    Q_RESCHEDULE,
+    Q_TO_DEAD,
+    Q_DELETE,
+    Q_RECOVER,
+    Q_REPLAY,
+    Q_REPLAY_DELETE,
+    Q_NEXT_DUE,
+    Q_PRUNE,
+    Q__COUNT
+};
+
+static const char *const queries[Q__COUNT] = {
+    [Q_ENQUEUE] =
+        "INSERT INTO spool(sink, key, payload, state, attempts, created_at, next_attempt_at,"
+        " updated_at) SELECT ?1, ?2, ?3, 0, 0, ?4, ?4, ?4"
+        " WHERE NOT EXISTS (SELECT 1 FROM spool_dead WHERE sink = ?1 AND key = ?2)"
+        " ON CONFLICT(sink, key) DO NOTHING",
+    /* A claimed row's next_attempt_at is its lease expiry, so one range
+     * over the partial index finds both due and abandoned rows. */
+    [Q_CLAIM] =
+        "UPDATE spool SET state = 1, attempts = attempts + 1, next_attempt_at = ?2 + ?3,"
+        " updated_at = ?2 WHERE id = (SELECT id FROM spool WHERE sink = ?1 AND state < 2"
+        " AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT 1)"
+        " RETURNING id, sink, key, payload, attempts, created_at, next_attempt_at,"
+        " updated_at, last_error",
+    [Q_CLAIM_ANY] =
+        "UPDATE spool SET state = 1, attempts = attempts + 1, next_attempt_at = ?2 + ?3,"
+        " updated_at = ?2 WHERE id = (SELECT id FROM spool WHERE state < 2"
+        " AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT 1)"
+        " RETURNING id, sink, key, payload, attempts, created_at, next_attempt_at,"
+        " updated_at, last_error",
+    [Q_DONE] = "UPDATE spool SET state = 2, updated_at = ?2, last_error = NULL WHERE id = ?1",
+    [Q_GET] = "SELECT attempts, created_at FROM spool WHERE id = ?1",
+    [Q_RESCHEDULE] = "UPDATE spool SET state = 0, next_attempt_at = ?2, updated_at = ?3,"
+                     " last_error = ?4 WHERE id = ?1",
+    [Q_TO_DEAD] =
+        "INSERT INTO spool_dead(sink, key, payload, attempts, created_at, died_at, last_error)"
+        " SELECT sink, key, payload, attempts, created_at, ?2, ?3 FROM spool WHERE id = ?1"
+        " ON CONFLICT(sink, key) DO UPDATE SET died_at = excluded.died_at,"
+        " last_error = excluded.last_error, attempts = excluded.attempts",
+    [Q_DELETE] = "DELETE FROM spool WHERE id = ?1",
+    [Q_RECOVER] = "UPDATE spool SET state = 0, next_attempt_at = ?1 WHERE state = 1",
+    /* Fresh attempts and a fresh age, or max_age would kill it at once. */
+    [Q_REPLAY] =
+        "INSERT INTO spool(sink, key, payload, state, attempts, created_at, next_attempt_at,"
+        " updated_at, last_error) SELECT sink, key, payload, 0, 0, ?3, ?3, ?3, last_error"
+        " FROM spool_dead WHERE (?1 < 0 OR id = ?1) AND (?2 IS NULL OR sink = ?2)"
+        " ORDER BY id ON CONFLICT(sink, key) DO NOTHING",
+    [Q_REPLAY_DELETE] =
+        "DELETE FROM spool_dead WHERE (?1 < 0 OR id = ?1) AND (?2 IS NULL OR sink = ?2)",
+    [Q_NEXT_DUE] = "SELECT MIN(next_attempt_at) FROM spool WHERE state < 2"
+                   " AND (?1 IS NULL OR sink = ?1)",
+    [Q_PRUNE] = "DELETE FROM spool WHERE state = 2 AND updated_at < ?1",
+};
+
+struct es_spool {
+    sqlite3 *db;
+    sqlite3_stmt *q[Q__COUNT];
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS spool ("
+    " id INTEGER PRIMARY KEY,"
+    " sink TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " payload TEXT NOT NULL,"
+    " state INTEGER NOT NULL," /* 0 pending, 1 in flight, 2 done */
+    " attempts INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " next_attempt_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " last_error TEXT,"
+    " UNIQUE (sink, key));"
+    "CREATE INDEX IF NOT EXISTS spool_due ON spool(sink, next_attempt_at) WHERE state < 2;"
+    "CREATE INDEX IF NOT EXISTS spool_due_any ON spool(next_attempt_at) WHERE state < 2;"
+    "CREATE TABLE IF NOT EXISTS spool_dead ("
+    " id INTEGER PRIMARY KEY,"
+    " sink TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " payload TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " died_at INTEGER NOT NULL,"
+    " last_error TEXT,"
+    " UNIQUE (sink, key));";
+
+#define SPOOL_SCHEMA_VERSION 1
+
+static const char *const state_names[] = {"pending", "in_flight", "done", "dead"};
+
+const char *es_spool_state_name(es_spool_state st)
+{
+    return st >= 0 && st <= ES_SPOOL_DEAD ? state_names[st] : "any";
+}
+
+const char *es_spool_errmsg(const es_spool *sp)
+{
+    return sp != NULL && sp->db != NULL ? sqlite3_errmsg(sp->db) : "no database";
+}
+
+static int db_fail(es_spool *sp)
+{
+    (void)sp;
+    return ES_ESTATE;
+}
+
+static int migrate(sqlite3 *db, es_error *err)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            version = sqlite3_column_int(st, 0);
+        }
+        sqlite3_finalize(st);
+    }
+    if (version > SPOOL_SCHEMA_VERSION) {
+        return es_error_set(err, ES_ESTATE, 0, 0,
+                            "spool schema version %d is newer than this earshot (%d)", version,
+                            SPOOL_SCHEMA_VERSION);
+    }
+    char *msg = NULL;
+    if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, &msg) != SQLITE_OK) {
+        es_error_set(err, ES_ESTATE, 0, 0, "spool schema: %s", msg != NULL ? msg : "?");
+        sqlite3_free(msg);
+        return ES_ESTATE;
+    }
+    return 0;
+}
+
+int es_spool_open(const char *path, es_spool **out, es_error *err)
+{
+    es_spool *sp = calloc(1, sizeof *sp);
+    if (sp == NULL) {
+        return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+    }
+    int rc;
+    if (sqlite3_open_v2(path, &sp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        rc = es_error_set(err, ES_ESTATE, 0, 0, "cannot open spool '%s': %s", path,
+                          sp->db != NULL ? sqlite3_errmsg(sp->db) : "out of memory");
+        goto fail_open;
+    }
+    /* Another process (the CLI) may hold the lock for a moment. */
+    sqlite3_busy_timeout(sp->db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(sp->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", NULL, NULL,
+                     &msg) != SQLITE_OK) {
+        rc = es_error_set(err, ES_ESTATE, 0, 0, "spool '%s': %s", path, msg != NULL ? msg : "?");
+        sqlite3_free(msg);
+        goto fail_open;
+    }
+    rc = migrate(sp->db, err);
+    if (rc != 0) {
+        goto fail_open;
+    }
+    for (int i = 0; i < Q__COUNT; i++) {
+        if (sqlite3_prepare_v3(sp->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &sp->q[i],
+                               NULL) != SQLITE_OK) {
+            rc = es_error_set(err, ES_ESTATE, 0, 0, "spool '%s': preparing query %d: %s", path,
+                              i, sqlite3_errmsg(sp->db));
+            goto fail_prepare;
+        }
+    }
+    *out = sp;
+    return 0;
+
+fail_prepare:
+    for (int i = 0; i < Q__COUNT; i++) {
+        sqlite3_finalize(sp->q[i]);
+    }
+fail_open:
+    sqlite3_close(sp->db);
+    free(sp);
+    return rc;
+}
+
+void es_spool_close(es_spool *sp)
+{
+    if (sp == NULL) {
+        return;
+    }
+    for (int i = 0; i < Q__COUNT; i++) {
+        sqlite3_finalize(sp->q[i]);
+    }
+    sqlite3_close(sp->db);
+    free(sp);
+}
+
+void es_spool_item_init(es_spool_item *it)
+{
+    memset(it, 0, sizeof *it);
+    /* A row holds one notification; the spool never writes one larger than
+     * the sinks' request ceiling. */
+    es_buf_init(&it->mem, 32u << 20);
+}
+
+void es_spool_item_free(es_spool_item *it)
+{
+    es_buf_free(&it->mem);
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s != NULL) {
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+/* Run a statement that returns no rows; always resets it. */
+static int exec_stmt(es_spool *sp, sqlite3_stmt *st)
+{
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return r == SQLITE_DONE ? 0 : db_fail(sp);
+}
+
+int es_spool_enqueue(es_spool *sp, const char *sink, const char *key, const char *payload,
+                     size_t payload_len, int64_t now_ms)
+{
+    if (payload_len > (size_t)INT32_MAX) {
+        return ES_ETOOBIG;
+    }
+    sqlite3_stmt *st = sp->q[Q_ENQUEUE];
+    sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, payload, (int)payload_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms);
+    int rc = exec_stmt(sp, st);
+    if (rc != 0) {
+        return rc;
+    }
+    return sqlite3_changes(sp->db) == 1 ? 0 : 1;
+}
+
+/* Copy a row (id, sink, key, payload, attempts, created, next, updated,
+ * error) into the item's own memory. */
+static int fill_item(sqlite3_stmt *st, es_spool_item *it, es_spool_state state)
+{
+    const char *sink = (const char *)sqlite3_column_text(st, 1);
+    int sink_n = sqlite3_column_bytes(st, 1);
+    const char *key = (const char *)sqlite3_column_text(st, 2);
+    int key_n = sqlite3_column_bytes(st, 2);
+    const char *payload = (const char *)sqlite3_column_text(st, 3);
+    int payload_n = sqlite3_column_bytes(st, 3);
+    const char *error = (const char *)sqlite3_column_text(st, 8);
+    int error_n = error != NULL ? sqlite3_column_bytes(st, 8) : 0;
+    if (sink == NULL || key == NULL || payload == NULL) {
+        return ES_ESTATE;
+    }
+    es_buf_reset(&it->mem);
+    int rc = es_buf_reserve(&it->mem, (size_t)sink_n + key_n + payload_n + error_n + 4);
+    if (rc != 0) {
+        return rc;
+    }
+    size_t off_sink = it->mem.len;
+    es_buf_add(&it->mem, sink, (size_t)sink_n);
+    es_buf_addc(&it->mem, '\0');
+    size_t off_key = it->mem.len;
+    es_buf_add(&it->mem, key, (size_t)key_n);
+    es_buf_addc(&it->mem, '\0');
+    size_t off_payload = it->mem.len;
+    es_buf_add(&it->mem, payload, (size_t)payload_n);
+    es_buf_addc(&it->mem, '\0');
+    size_t off_error = it->mem.len;
+    es_buf_add(&it->mem, error != NULL ? error : "", (size_t)error_n);
+    /* Reserved up front, so no pointer moved while copying. */
+    it->sink = it->mem.data + off_sink;
+    it->key = it->mem.data + off_key;
+    it->payload = it->mem.data + off_payload;
+    it->payload_len = (size_t)payload_n;
+    it->last_error = it->mem.data + off_error;
+    it->id = sqlite3_column_int64(st, 0);
+    it->attempts = sqlite3_column_int(st, 4);
+    it->created_ms = sqlite3_column_int64(st, 5);
+    it->next_attempt_ms = sqlite3_column_int64(st, 6);
+    it->updated_ms = sqlite3_column_int64(st, 7);
+    it->state = state;
+    return 0;
+}
+
+int es_spool_claim(es_spool *sp, const char *sink, int64_t now_ms, int64_t lease_ms,
+                   es_spool_item *it)
+{
+    sqlite3_stmt *st = sp->q[sink != NULL ? Q_CLAIM : Q_CLAIM_ANY];
+    bind_text_or_null(st, 1, sink);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, lease_ms > 0 ? lease_ms : 1);
+    int r = sqlite3_step(st);
+    int rc = 0;
+    if (r == SQLITE_ROW) {
+        rc = fill_item(st, it, ES_SPOOL_INFLIGHT);
+        rc = rc ? rc : 1;
+        /* The UPDATE commits when the statement finishes. */
+        r = sqlite3_step(st);
+    }
+    if (r != SQLITE_DONE) {
+        rc = db_fail(sp);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int es_spool_done(es_spool *sp, int64_t id, int64_t now_ms)
+{
+    sqlite3_stmt *st = sp->q[Q_DONE];
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int rc = exec_stmt(sp, st);
+    return rc ? rc : sqlite3_changes(sp->db) == 1 ? 0 : ES_ENOTFOUND;
+}
+
+static int begin(es_spool *sp)
+{
+    return sqlite3_exec(sp->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0
+                                                                               : db_fail(sp);
+}
+
+static int finish(es_spool *sp, int rc)
+{
+    if (rc == 0 && sqlite3_exec(sp->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+        return 0;
+    }
+    sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc != 0 ? rc : db_fail(sp);
+}
+
+/* Move row `id` to the dead letters; inside the caller's transaction. */
+static int to_dead(es_spool *sp, int64_t id, int64_t now_ms, const char *error)
+{
+    sqlite3_stmt *st = sp->q[Q_TO_DEAD];
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    bind_text_or_null(st, 3, error);
+    int rc = exec_stmt(sp, st);
+    if (rc == 0) {
+        st = sp->q[Q_DELETE];
+        sqlite3_bind_int64(st, 1, id);
+        rc = exec_stmt(sp, st);
+    }
+    return rc;
+}
+
+int es_spool_retry(es_spool *sp, int64_t id, int64_t now_ms, int64_t next_ms, const char *error,
+                   const es_spool_limits *lim)
+{
+    es_spool_limits def = {12, 86400000};
+    if (lim == NULL) {
+        lim = &def;
+    }
+    int rc = begin(sp);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_stmt *st = sp->q[Q_GET];
+    sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    int attempts = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    int64_t created = r == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (r != SQLITE_ROW) {
+        return finish(sp, r == SQLITE_DONE ? ES_ENOTFOUND : db_fail(sp));
+    }
+    bool used_up = attempts >= (lim->max_attempts > 0 ? lim->max_attempts : 1) ||
+                   (lim->max_age_ms > 0 && now_ms - created >= lim->max_age_ms);
+    if (used_up) {
+        rc = to_dead(sp, id, now_ms, error);
+    } else {
+        st = sp->q[Q_RESCHEDULE];
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, next_ms);
+        sqlite3_bind_int64(st, 3, now_ms);
+        bind_text_or_null(st, 4, error);
+        rc = exec_stmt(sp, st);
+    }
+    rc = finish(sp, rc);
+    return rc != 0 ? rc : used_up ? 1 : 0;
+}
+
+int es_spool_dead(es_spool *sp, int64_t id, int64_t now_ms, const char *error)
+{
+    int rc = begin(sp);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = to_dead(sp, id, now_ms, error);
+    if (rc == 0 && sqlite3_changes(sp->db) != 1) {
+        rc = ES_ENOTFOUND;
+    }
+    return finish(sp, rc);
+}
+
+int es_spool_recover(es_spool *sp, int64_t now_ms)
+{
+    sqlite3_stmt *st = sp->q[Q_RECOVER];
+    sqlite3_bind_int64(st, 1, now_ms);
+    int rc = exec_stmt(sp, st);
+    return rc ? rc : sqlite3_changes(sp->db);
+}
+
+int es_spool_replay(es_spool *sp, int64_t dead_id, const char *sink, int64_t now_ms)
+{
+    int rc = begin(sp);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_stmt *st = sp->q[Q_REPLAY];
+    sqlite3_bind_int64(st, 1, dead_id);
+    bind_text_or_null(st, 2, sink);
+    sqlite3_bind_int64(st, 3, now_ms);
+    rc = exec_stmt(sp, st);
+    int n = 0;
+    if (rc == 0) {
+        st = sp->q[Q_REPLAY_DELETE];
+        sqlite3_bind_int64(st, 1, dead_id);
+        bind_text_or_null(st, 2, sink);
+        rc = exec_stmt(sp, st);
+        n = sqlite3_changes(sp->db);
+    }
+    rc = finish(sp, rc);
+    return rc != 0 ? rc : n;
+}
+
+int es_spool_next_due(es_spool *sp, const char *sink, int64_t *when)
+{
+    sqlite3_stmt *st = sp->q[Q_NEXT_DUE];
+    bind_text_or_null(st, 1, sink);
+    int r = sqlite3_step(st);
+    int rc;
+    if (r == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *when = sqlite3_column_int64(st, 0);
+        rc = 1;
+    } else {
+        rc = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : db_fail(sp);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int es_spool_count(es_spool *sp, es_spool_state stt, const char *sink, int64_t *n)
+{
+    const char *sql = stt == ES_SPOOL_DEAD
+                          ? "SELECT count(*) FROM spool_dead WHERE (?2 IS NULL OR sink = ?2)"
+                          : "SELECT count(*) FROM spool WHERE (?1 < 0 OR state = ?1)"
+                            " AND (?2 IS NULL OR sink = ?2)";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return db_fail(sp);
+    }
+    sqlite3_bind_int(st, 1, (int)stt);
+    bind_text_or_null(st, 2, sink);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_fail(sp);
+    if (rc == 0) {
+        *n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int es_spool_list(es_spool *sp, es_spool_state stt, const char *sink, size_t limit,
+                  es_spool_list_cb cb, void *ud)
+{
+    const char *sql =
+        stt == ES_SPOOL_DEAD
+            ? "SELECT id, sink, key, payload, attempts, created_at, died_at, died_at,"
+              " last_error, 3 FROM spool_dead WHERE (?2 IS NULL OR sink = ?2) ORDER BY id"
+              " LIMIT ?3"
+            : "SELECT id, sink, key, payload, attempts, created_at, next_attempt_at,"
+              " updated_at, last_error, state FROM spool WHERE (?1 < 0 OR state = ?1)"
+              " AND (?2 IS NULL OR sink = ?2) ORDER BY id LIMIT ?3";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return db_fail(sp);
+    }
+    sqlite3_bind_int(st, 1, (int)stt);
+    bind_text_or_null(st, 2, sink);
+    sqlite3_bind_int64(st, 3, limit > 0 && limit < INT64_MAX ? (sqlite3_int64)limit : -1);
+    es_spool_item it;
+    es_spool_item_init(&it);
+    int rc = 0, r = SQLITE_DONE;
+    while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fill_item(st, &it, (es_spool_state)sqlite3_column_int(st, 9));
+        rc = rc ? rc : cb(ud, &it);
+    }
+    if (rc == 0 && r != SQLITE_DONE) {
+        rc = db_fail(sp);
+    }
+    es_spool_item_free(&it);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int es_spool_prune(es_spool *sp, int64_t before_ms)
+{
+    sqlite3_stmt *st = sp->q[Q_PRUNE];
+    sqlite3_bind_int64(st, 1, before_ms);
+    int rc = exec_stmt(sp, st);
+    return rc ? rc : sqlite3_changes(sp->db);
+}
