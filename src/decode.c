@@ -1143,6 +1143,27 @@ static int syntax_error(es_decoder *d, const char *p, size_t n, bool at_line_sta
 static int json_piece(es_decoder *d, const char *p, size_t n)
 {
     bool at_line_start = d->col_base == 0;
+    /*
+     * A line starting a value in column 1 while a value is still open: in
+     * NDJSON the previous line was cut short ("author": <newline>), and
+     * parsing on would swallow this good line as the missing value. Only
+     * the elements of a top-level array are laid out this way on purpose
+     * ("[\n{...},\n{...}\n]"); pretty printers indent everything else.
+     */
+    if (at_line_start && d->depth > 0 && starts_value(p, n) &&
+        !(d->depth == 1 && d->stack[0].is_array)) {
+        uint64_t start = d->item_depth ? d->item_line : d->top_line;
+        report(d, ES_EJSON, start, 0,
+               "invalid JSON: the value is cut short (line %llu starts a new one)",
+               (unsigned long long)d->line);
+        reset_parse(d);
+        if (d->npend > 0) {
+            int rc = pend_flush(d);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
     if (d->h == NULL) {
         d->h = yajl_alloc(&callbacks, NULL, d);
         if (d->h == NULL) {

@@ -21,7 +21,11 @@ static const entity entities[] = {
     {"reg", "\u00AE"},    {"trade", "\u2122"},  {"euro", "\u20AC"},   {"pound", "\u00A3"},
     {"yen", "\u00A5"},    {"cent", "\u00A2"},   {"deg", "\u00B0"},    {"middot", "\u00B7"},
     {"bull", "\u2022"},   {"times", "\u00D7"},  {"divide", "\u00F7"}, {"shy", ""},
-    {"zwj", "\u200D"},    {"zwnj", "\u200C"},
+    {"zwj", "\u200D"},    {"zwnj", "\u200C"},   {"szlig", "\u00DF"},  {"auml", "\u00E4"},
+    {"ouml", "\u00F6"},   {"uuml", "\u00FC"},   {"Auml", "\u00C4"},   {"Ouml", "\u00D6"},
+    {"Uuml", "\u00DC"},   {"eacute", "\u00E9"}, {"egrave", "\u00E8"}, {"agrave", "\u00E0"},
+    {"aacute", "\u00E1"}, {"iacute", "\u00ED"}, {"oacute", "\u00F3"}, {"uacute", "\u00FA"},
+    {"ccedil", "\u00E7"}, {"ntilde", "\u00F1"}, {"Eacute", "\u00C9"},
 };
 
 static int put_utf8(es_buf *out, uint32_t cp)
