@@ -502,6 +502,12 @@ int es_detect_params_get(const es_detect_params *p, const char *path, char *out,
 /* Season factors stay within these bounds, so no hour is ever "impossible". */
 #define FACTOR_MIN 0.05
 #define FACTOR_MAX 20.0
+/* Winsorizing never clips a bucket to less than mu + this many mentions. */
+#define LEARN_CAP_MIN 5.0
+/* Pseudo-mentions added to both sides of a season factor's update: at
+ * high volume they vanish, at a few mentions a day they keep the 24 + 7
+ * factors near 1 instead of fitting noise. */
+#define SEASON_PRIOR 1.0
 /* An expected count is never taken as less than this. */
 #define MU_MIN 1e-3
 
@@ -602,9 +608,9 @@ static void baseline_learn(es_baseline *b, int64_t t, double c, double mu_before
     double s = b->hod[h] * b->dow[d];
     b->level += a_l * (c / s - b->level);
     if (b->level > 0) {
-        double r = c / (b->level * b->dow[d]);
+        double r = (c + SEASON_PRIOR) / (b->level * b->dow[d] + SEASON_PRIOR);
         b->hod[h] = clampd(b->hod[h] + a_h * (r - b->hod[h]), FACTOR_MIN, FACTOR_MAX);
-        r = c / (b->level * b->hod[h]);
+        r = (c + SEASON_PRIOR) / (b->level * b->hod[h] + SEASON_PRIOR);
         b->dow[d] = clampd(b->dow[d] + a_d * (r - b->dow[d]), FACTOR_MIN, FACTOR_MAX);
     }
 }
@@ -765,12 +771,12 @@ static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev
                          c >= s->p.min_ratio * mu;
         bool by_window = zw >= s->p.threshold && s->sum_c >= s->p.min_count &&
                          s->sum_c >= s->p.min_ratio * s->sum_mu;
-        if (by_window) {
-            start_episode(s, ev, t, t, c, mu, score);
-            fired = 1;
-        } else if (was_pending && z1 >= s->p.confirm) {
+        if (was_pending && z1 >= s->p.confirm) {
             /* The burst of the previous bucket went on: that was the start. */
             start_episode(s, ev, t - s->bucket_ms, t, c, mu, score);
+            fired = 1;
+        } else if (by_window) {
+            start_episode(s, ev, t, t, c, mu, score);
             fired = 1;
         } else if (by_bucket) {
             /*
@@ -784,8 +790,10 @@ static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev
 
     /*
      * Winsorize what the baseline learns. The level learns at most a 3-sigma
-     * bucket (and at least mu + 2, so a sparse topic still learns its odd
-     * single mention), so an episode does not become the new normal at once.
+     * bucket (and at least mu + LEARN_CAP_MIN, so a sparse topic learns its
+     * few mentions), so an episode does not become the new normal at once.
+     * The floor matters: clipping ordinary Poisson buckets of a sparse topic
+     * would bias mu down, which clips more, and the baseline would collapse.
      * The dispersion learns residuals up to 6 sigma: a topic whose normal
      * life is bursty must earn a higher bar than a calm one. During the first
      * day everything is taken as is, since mu means little yet.
@@ -796,7 +804,7 @@ static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev
         disp_learn(&b->d1_num, &b->d1_den, a_v > b->a_disp ? a_v : b->a_disp, c - mu, mu);
     } else {
         double sd1 = sqrt(mu + phi * mu * mu);
-        double cap = mu + (3 * sd1 > 2 ? 3 * sd1 : 2);
+        double cap = mu + (3 * sd1 > LEARN_CAP_MIN ? 3 * sd1 : LEARN_CAP_MIN);
         learn_c = c < cap ? c : cap;
         disp_learn(&b->d1_num, &b->d1_den, b->a_disp, clampd(c - mu, -6 * sd1, 6 * sd1), mu);
         /* The window's dispersion learns from calm windows only. */
