@@ -12,13 +12,14 @@
 /* One record in the in-memory run: where its bytes are and how it sorts. */
 struct entry {
     int64_t key;
+    uint64_t tie;
     uint64_t seq;
     size_t off;
     uint32_t len;
 };
 
-/* On disk a record is: key (8), seq (8), len (4), bytes. */
-#define REC_HDR 20
+/* On disk a record is: key (8), tie (8), seq (8), len (4), bytes. */
+#define REC_HDR 28
 
 struct run {
     FILE *f;
@@ -29,6 +30,7 @@ struct run {
     char *big;     /* holds a record that straddles buffer refills */
     size_t big_cap;
     int64_t key;
+    uint64_t tie;
     uint64_t seq;
     uint32_t len;
 };
@@ -99,6 +101,9 @@ static int entry_cmp(const void *a, const void *b)
     if (x->key != y->key) {
         return x->key < y->key ? -1 : 1;
     }
+    if (x->tie != y->tie) {
+        return x->tie < y->tie ? -1 : 1;
+    }
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -142,8 +147,9 @@ static int spill_run(es_spill *s)
         const struct entry *e = &s->ents[i];
         char hdr[REC_HDR];
         memcpy(hdr, &e->key, 8);
-        memcpy(hdr + 8, &e->seq, 8);
-        memcpy(hdr + 16, &e->len, 4);
+        memcpy(hdr + 8, &e->tie, 8);
+        memcpy(hdr + 16, &e->seq, 8);
+        memcpy(hdr + 24, &e->len, 4);
         if (fwrite(hdr, 1, REC_HDR, f) != REC_HDR ||
             fwrite(s->arena + e->off, 1, e->len, f) != e->len) {
             fclose(f);
@@ -165,7 +171,7 @@ static int spill_run(es_spill *s)
     return 0;
 }
 
-int es_spill_add(es_spill *s, int64_t key, const void *rec, size_t len)
+int es_spill_add(es_spill *s, int64_t key, uint64_t tie, const void *rec, size_t len)
 {
     if (s->finished) {
         return ES_EINVAL;
@@ -202,7 +208,7 @@ int es_spill_add(es_spill *s, int64_t key, const void *rec, size_t len)
         s->cap_ents = cap;
     }
     memcpy(s->arena + s->arena_len, rec, len);
-    s->ents[s->n_ents++] = (struct entry){key, s->seq++, s->arena_len, (uint32_t)len};
+    s->ents[s->n_ents++] = (struct entry){key, tie, s->seq++, s->arena_len, (uint32_t)len};
     s->arena_len += len;
     s->stats.records++;
     return 0;
@@ -232,8 +238,9 @@ static int run_advance(struct run *r)
         return rc;
     }
     memcpy(&r->key, r->buf + r->pos, 8);
-    memcpy(&r->seq, r->buf + r->pos + 8, 8);
-    memcpy(&r->len, r->buf + r->pos + 16, 4);
+    memcpy(&r->tie, r->buf + r->pos + 8, 8);
+    memcpy(&r->seq, r->buf + r->pos + 16, 8);
+    memcpy(&r->len, r->buf + r->pos + 24, 4);
     r->pos += REC_HDR;
     if (r->len <= RUN_READ_BUF) {
         rc = run_fill(r, r->len);
@@ -268,6 +275,9 @@ static int run_less(const es_spill *s, size_t a, size_t b)
     const struct run *x = &s->runs[a], *y = &s->runs[b];
     if (x->key != y->key) {
         return x->key < y->key;
+    }
+    if (x->tie != y->tie) {
+        return x->tie < y->tie;
     }
     return x->seq < y->seq;
 }

@@ -6,8 +6,8 @@
  * bytes; the run is then sorted and written to an anonymous temporary file.
  * Reading merges all runs with a binary heap. Memory use is bounded by
  * mem_budget plus one read buffer per spilled run (256 KiB each), whatever
- * the input size. Records with equal keys come out in the order they were
- * added, so the output is deterministic.
+ * the input size. The order is total (key, tie, insertion), so the output
+ * is deterministic.
  */
 #ifndef ES_SPILL_H
 #define ES_SPILL_H
@@ -21,9 +21,13 @@ typedef struct es_spill es_spill;
 int es_spill_new(size_t mem_budget, const char *tmpdir, es_spill **out);
 void es_spill_free(es_spill *s);
 
-/* Copy one record in. Records larger than mem_budget / 4 are rejected
- * (ES_ETOOBIG). */
-int es_spill_add(es_spill *s, int64_t key, const void *rec, size_t len);
+/*
+ * Copy one record in. Records sort by key, then by `tie` (callers pass a
+ * hash of something intrinsic to the record, such as its id, so the order
+ * does not depend on the input order), then in the order they were added.
+ * Records larger than mem_budget / 4 are rejected (ES_ETOOBIG).
+ */
+int es_spill_add(es_spill *s, int64_t key, uint64_t tie, const void *rec, size_t len);
 
 /* No more records: prepare reading in key order. */
 int es_spill_finish(es_spill *s);

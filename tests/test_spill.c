@@ -30,7 +30,7 @@ static void check_sorted(size_t budget, size_t n, size_t rec_size, int expect_sp
         int64_t key = (int64_t)(rng() % (n / 4 + 1));
         memset(rec, 'a' + (int)(i % 26), rec_size);
         memcpy(rec, &i, sizeof i);
-        assert_int_equal(es_spill_add(s, key, rec, rec_size), 0);
+        assert_int_equal(es_spill_add(s, key, 0, rec, rec_size), 0);
     }
     assert_int_equal(es_spill_finish(s), 0);
     es_spill_stats st;
@@ -91,8 +91,8 @@ static void test_too_big_record_rejected(void **state)
     es_spill *s;
     assert_int_equal(es_spill_new(1 << 20, NULL, &s), 0);
     char *big = calloc(1, 1 << 19);
-    assert_int_equal(es_spill_add(s, 1, big, 1 << 19), ES_ETOOBIG);
-    assert_int_equal(es_spill_add(s, 1, big, 10), 0);
+    assert_int_equal(es_spill_add(s, 1, 0, big, 1 << 19), ES_ETOOBIG);
+    assert_int_equal(es_spill_add(s, 1, 0, big, 10), 0);
     assert_int_equal(es_spill_finish(s), 0);
     free(big);
     es_spill_free(s);
