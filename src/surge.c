@@ -239,8 +239,10 @@ void es_surge_to_alert(const es_surge_event *ev, const char *topic, es_detect_al
                  nm, n, tot, 100 * ev->share, win, 100 * ev->usual_share);
     } else {
         snprintf(t->summary, sizeof t->summary,
-                 "%s: %s complaints or negative mentions in the last %s, %.1fx the usual %s", nm,
-                 n, win, ev->negatives / (ev->expected > 0 ? ev->expected : 1e-3), mu);
+                 "%s: %s complaints or negative mentions in the last %s, %.1fx the usual %s "
+                 "(%.0f%% of all mentions, usually %.0f%%)",
+                 nm, n, win, ev->negatives / (ev->expected > 0 ? ev->expected : 1e-3), mu,
+                 100 * ev->share, 100 * ev->usual_share);
     }
     es_buf b;
     es_buf_init(&b, sizeof t->details - 1);

@@ -1,0 +1,223 @@
+/*
+ * negative_surge on synthetic streams in event time: a flat stream with a
+ * steady share of unhappy mentions stays quiet; the share rising while the
+ * total stays flat fires once and resolves; a surge in the number of
+ * complaints fires too; the alert explains itself.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "alert.h"
+#include "detect.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MIN_MS 60000LL
+#define HOUR_MS 3600000LL
+#define DAY_MS 86400000LL
+#define BUCKET (5 * MIN_MS)
+#define T0 1422748800000LL
+
+static uint64_t rng_state;
+
+static void rng_seed(uint64_t s)
+{
+    rng_state = s * 0x9e3779b97f4a7c15ULL + 1;
+}
+
+static double rng_unit(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (double)((rng_state * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static double poisson(double lambda)
+{
+    double l = exp(-lambda), p = 1;
+    int k = 0;
+    do {
+        k++;
+        p *= rng_unit();
+    } while (p > l);
+    return k - 1;
+}
+
+static double binomial(double n, double p)
+{
+    double k = 0;
+    for (int i = 0; i < (int)n; i++) {
+        k += rng_unit() < p;
+    }
+    return k;
+}
+
+struct tally {
+    int fired, resolved, by_share;
+    es_surge_event first;
+};
+
+/* Total ~ Poisson(total_rate); negatives ~ Binomial(total, share(t)). */
+static void run(es_surge *s, int64_t from, int64_t to, double total_rate,
+                double (*share)(int64_t t), struct tally *out)
+{
+    for (int64_t t = from; t < to; t += BUCKET) {
+        double total = poisson(total_rate);
+        double neg = binomial(total, share(t));
+        es_surge_event ev;
+        if (es_surge_observe(s, t, total, neg, &ev)) {
+            if (ev.resolved) {
+                out->resolved++;
+            } else {
+                if (out->fired == 0) {
+                    out->first = ev;
+                }
+                out->fired++;
+                out->by_share += ev.by_share;
+            }
+        }
+    }
+}
+
+static double steady_share(int64_t t)
+{
+    (void)t;
+    return 0.1;
+}
+
+#define SURGE_AT (T0 + 10 * DAY_MS + 13 * HOUR_MS)
+
+static double share_rises(int64_t t)
+{
+    return t >= SURGE_AT && t < SURGE_AT + 3 * HOUR_MS ? 0.4 : 0.1;
+}
+
+static void steady_share_never_fires(void **state)
+{
+    (void)state;
+    es_detect_params p;
+    es_detect_params_defaults(&p);
+    static const double rates[] = {2, 20, 60};
+    for (size_t i = 0; i < 3; i++) {
+        es_surge s;
+        es_surge_init(&s, &p);
+        struct tally t = {0};
+        rng_seed(21 + i);
+        run(&s, T0, T0 + 30 * DAY_MS, rates[i], steady_share, &t);
+        if (t.fired != 0) {
+            fail_msg("rate %g: %d surges in a steady month", rates[i], t.fired);
+        }
+    }
+}
+
+static void share_up_with_flat_volume_fires(void **state)
+{
+    (void)state;
+    es_detect_params p;
+    es_detect_params_defaults(&p);
+    es_surge s;
+    es_surge_init(&s, &p);
+    struct tally t = {0};
+    rng_seed(4);
+    /* The total stays at 30 a bucket throughout: only the mood changes. */
+    run(&s, T0, SURGE_AT + 2 * DAY_MS, 30, share_rises, &t);
+    assert_int_equal(t.fired, 1);
+    assert_int_equal(t.resolved, 1);
+    assert_true(t.first.at_ms >= SURGE_AT && t.first.at_ms < SURGE_AT + HOUR_MS);
+    assert_true(t.first.usual_share > 0.07 && t.first.usual_share < 0.13);
+    assert_true(t.first.share > 0.2);
+
+    es_detect_alert_text text;
+    es_alert a;
+    es_surge_to_alert(&t.first, "acme", &text, &a);
+    assert_int_equal(a.kind, ES_ALERT_NEGATIVE_SURGE);
+    assert_false(a.resolved);
+    assert_non_null(strstr(a.fingerprint, "acme/negative_surge/2015-02-11T"));
+    /* Whichever test saw it first, the summary speaks of the share. */
+    assert_non_null(strstr(a.summary, "acme: "));
+    assert_non_null(strstr(a.summary, "usual"));
+    assert_non_null(strstr(a.summary, "10%"));
+    assert_non_null(strstr(a.details_json, "\"test\":"));
+    assert_non_null(strstr(a.details_json, "\"usual_share\":"));
+}
+
+static void complaint_count_surge_fires(void **state)
+{
+    (void)state;
+    es_detect_params p;
+    es_detect_params_defaults(&p);
+    es_surge s;
+    es_surge_init(&s, &p);
+    rng_seed(9);
+    int fired = 0;
+    for (int64_t t = T0; t < T0 + 12 * DAY_MS; t += BUCKET) {
+        double total = poisson(40), neg = binomial(total, 0.05);
+        if (t >= T0 + 11 * DAY_MS && t < T0 + 11 * DAY_MS + 2 * HOUR_MS) {
+            /* A wave of complaints on top of the usual traffic. */
+            double wave = poisson(25);
+            total += wave;
+            neg += wave;
+        }
+        es_surge_event ev;
+        if (es_surge_observe(&s, t, total, neg, &ev) && !ev.resolved) {
+            fired++;
+            assert_true(ev.at_ms >= T0 + 11 * DAY_MS);
+        }
+    }
+    assert_int_equal(fired, 1);
+}
+
+static void share_test_alone(void **state)
+{
+    (void)state;
+    /* With the count test out of reach (min_count is per window and the
+     * count detector is told to need far more), the share test alone
+     * catches a mood change at flat volume. */
+    es_detect_params p;
+    es_detect_params_defaults(&p);
+    es_surge s;
+    es_surge_init(&s, &p);
+    s.count.p.threshold = 100;
+    struct tally t = {0};
+    rng_seed(6);
+    run(&s, T0, SURGE_AT + DAY_MS, 30, share_rises, &t);
+    assert_int_equal(t.fired, 1);
+    assert_int_equal(t.by_share, 1);
+    es_detect_alert_text text;
+    es_alert a;
+    es_surge_to_alert(&t.first, "acme", &text, &a);
+    assert_non_null(strstr(a.summary, "were complaints or negative, against the usual 10%"));
+    assert_non_null(strstr(a.details_json, "\"test\":\"share\""));
+}
+
+static void disabled_never_fires(void **state)
+{
+    (void)state;
+    es_detect_params p;
+    es_detect_params_defaults(&p);
+    es_error err;
+    assert_int_equal(es_detect_params_set(&p, "negative_surge.enabled", "false", &err), 0);
+    es_surge s;
+    es_surge_init(&s, &p);
+    struct tally t = {0};
+    rng_seed(4);
+    run(&s, T0, SURGE_AT + DAY_MS, 30, share_rises, &t);
+    assert_int_equal(t.fired, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(steady_share_never_fires),
+        cmocka_unit_test(share_up_with_flat_volume_fires),
+        cmocka_unit_test(complaint_count_surge_fires),
+        cmocka_unit_test(share_test_alone),
+        cmocka_unit_test(disabled_never_fires),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
