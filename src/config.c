@@ -1744,6 +1744,56 @@ bool es_config_item_bool(const es_config_item *it, const char *key)
     return v != NULL && v->has && v->i != 0;
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool value_eq(const es_config_value *a, const es_config_value *b)
+{
+    if (a->opt != b->opt || a->has != b->has || a->secret != b->secret) {
+        return false;
+    }
+    if (!a->has) {
+        return true;
+    }
+    if (a->opt->type == ES_OPT_LIST) {
+        if (a->n_list != b->n_list) {
+            return false;
+        }
+        for (size_t i = 0; i < a->n_list; i++) {
+            if (!str_eq(a->list[i], b->list[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+    /* Exactly one of these carries the value, the others are zero. */
+    return str_eq(a->str, b->str) && a->i == b->i && a->f == b->f;
+}
+
+bool es_config_item_equal(const es_config_item *a, const es_config_item *b)
+{
+    if (!str_eq(a->kind, b->kind) || !str_eq(a->name, b->name) || !str_eq(a->type, b->type)) {
+        return false;
+    }
+    const es_config_item *oa = a->prefix ? a->base : a, *ob = b->prefix ? b->base : b;
+    if (oa->n_slots != ob->n_slots) {
+        return false;
+    }
+    size_t plen = a->prefix ? strlen(a->prefix) : 0;
+    for (size_t i = 0; i < oa->n_slots; i++) {
+        if (plen > 0 && strncmp(oa->slots[i].key, a->prefix, plen) != 0) {
+            continue;
+        }
+        if (strcmp(oa->slots[i].key, ob->slots[i].key) != 0 ||
+            !value_eq(&oa->slots[i].v, &ob->slots[i].v)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 const es_topic_def *es_config_topic_defs(const es_config *c, size_t *n)
 {
     *n = c->n_topics;

@@ -577,6 +577,27 @@ static void test_alias_bomb_and_depth(void **state)
     free(x);
 }
 
+static void test_item_equal(void **state)
+{
+    (void)state;
+    /* What a SIGHUP reload asks: which feeds and sinks did not change? */
+    es_config *a = buf_ok("feeds:\n"
+                          "  - {name: f, type: sse, url: 'http://a/', token_env: T}\n"
+                          "  - {name: g, type: file, path: x.ndjson}\n"
+                          "admin: {enabled: true}\n");
+    es_config *b = buf_ok("# reordered and reformatted, same meaning\n"
+                          "admin:\n  enabled: true\n"
+                          "feeds:\n"
+                          "  - name: f\n    token_env: T\n    type: sse\n    url: http://a/\n"
+                          "  - {name: g, type: file, path: x.ndjson, follow: true}\n");
+    assert_true(es_config_item_equal(es_config_feed(a, 0), es_config_feed(b, 0)));
+    assert_false(es_config_item_equal(es_config_feed(a, 1), es_config_feed(b, 1)));
+    assert_false(es_config_item_equal(es_config_feed(a, 0), es_config_feed(b, 1)));
+    assert_true(es_config_item_equal(es_config_admin(a), es_config_admin(b)));
+    es_config_free(a);
+    es_config_free(b);
+}
+
 static void test_nulls_and_defaults(void **state)
 {
     (void)state;
@@ -840,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_missing_required_and_shapes),
         cmocka_unit_test(test_anchors_and_merge),
         cmocka_unit_test(test_alias_bomb_and_depth),
+        cmocka_unit_test(test_item_equal),
         cmocka_unit_test(test_nulls_and_defaults),
         cmocka_unit_test(test_error_cap),
         cmocka_unit_test(test_option_tables_enumerable),

@@ -235,6 +235,14 @@ double es_config_item_float(const es_config_item *it, const char *key);
 bool es_config_item_bool(const es_config_item *it, const char *key);
 
 /*
+ * True if two items (say the same feed in the old and the new config on
+ * SIGHUP) have the same kind, name, type and values, so a reload can keep
+ * what did not change. Positions in the file do not count; secrets compare
+ * by where they come from (variable name, file path), not by value.
+ */
+bool es_config_item_equal(const es_config_item *a, const es_config_item *b);
+
+/*
  * Read a secret option of an item (`key` is the base name: "token",
  * "url", "routing_key"). On success *out is a malloc'd NUL-terminated value
  * the caller frees (wipe it first if you care). Returns ES_ENOTFOUND with
@@ -251,6 +259,8 @@ int es_config_resolve_secret(const es_config_item *it, const char *key, char **o
  * The topics in file order, ready for es_topics_compile(): query_line and
  * query_col point at the query's first character in the file (inside the
  * quotes for a quoted query; the first content line for a block scalar).
+ * Positions past an escape sequence in a double-quoted query, or on a
+ * folded line, can be off by the difference YAML's unescaping made.
  */
 const es_topic_def *es_config_topic_defs(const es_config *c, size_t *n);
 /* Per-topic extras: the `sensitivity:` preset as written (NULL if none). */
