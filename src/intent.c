@@ -124,9 +124,10 @@ struct term {
 
 struct node {
     int32_t term[CAT_N]; /* index in terms, or -1 */
-    uint8_t has_prefix;  /* some child edge is a "word*" wildcard */
-    uint8_t has_num;     /* some child edge is <num> */
-    uint8_t min_pre, max_pre;
+    /* Bit L set: some child edge is a "word*" wildcard with an L-byte
+     * prefix, so matching probes only the prefix lengths that exist. */
+    uint64_t pre_mask;
+    uint8_t has_num; /* some child edge is <num> */
 };
 
 struct edge {
@@ -151,29 +152,42 @@ struct es_cues {
     size_t nhandles;
 };
 
-static uint64_t hash_key(uint32_t parent, int kind, const char *w, size_t n)
+/*
+ * The key of an edge is (parent, kind, word). The word part is FNV-1a, which
+ * is incremental: the state after L bytes is the hash of the L-byte prefix,
+ * so the matcher hashes a token once and gets every prefix's hash for free.
+ * The parent and kind are folded in last and mixed so that the low bits used
+ * for the slot depend on all three.
+ */
+#define FNV_INIT 1469598103934665603ull
+#define FNV_STEP(h, ch) (((h) ^ (unsigned char)(ch)) * 1099511628211ull)
+
+static uint64_t hash_finish(uint64_t wh, uint32_t parent, int kind)
 {
-    /* FNV-1a over the word, then the parent and kind folded in and mixed
-     * so that the low bits used for the slot depend on all of them. */
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)w[i];
-        h *= 1099511628211ull;
-    }
-    h ^= ((uint64_t)parent << 2 | (uint64_t)kind) * 0x9E3779B97F4A7C15ull;
+    uint64_t h = wh ^ ((uint64_t)parent << 2 | (uint64_t)kind) * 0x9E3779B97F4A7C15ull;
     h ^= h >> 29;
     h *= 0xBF58476D1CE4E5B9ull;
     h ^= h >> 32;
     return h;
 }
 
-static const struct edge *edge_find(const es_cues *c, uint32_t parent, int kind, const char *w,
-                                    size_t n)
+static uint64_t hash_key(uint32_t parent, int kind, const char *w, size_t n)
+{
+    uint64_t h = FNV_INIT;
+    for (size_t i = 0; i < n; i++) {
+        h = FNV_STEP(h, w[i]);
+    }
+    return hash_finish(h, parent, kind);
+}
+
+/* wh: the FNV-1a state after the n bytes of w. */
+static const struct edge *edge_find_h(const es_cues *c, uint32_t parent, int kind, const char *w,
+                                      size_t n, uint64_t wh)
 {
     if (c->table == NULL) {
         return NULL;
     }
-    size_t i = (size_t)hash_key(parent, kind, w, n) & c->tmask;
+    size_t i = (size_t)hash_finish(wh, parent, kind) & c->tmask;
     for (;;) {
         uint32_t e = c->table[i];
         if (e == 0) {
@@ -186,6 +200,16 @@ static const struct edge *edge_find(const es_cues *c, uint32_t parent, int kind,
         }
         i = (i + 1) & c->tmask;
     }
+}
+
+static const struct edge *edge_find(const es_cues *c, uint32_t parent, int kind, const char *w,
+                                    size_t n)
+{
+    uint64_t h = FNV_INIT;
+    for (size_t i = 0; i < n; i++) {
+        h = FNV_STEP(h, w[i]);
+    }
+    return edge_find_h(c, parent, kind, w, n, h);
 }
 
 static int table_grow(es_cues *c)
@@ -239,9 +263,8 @@ static int node_new(es_cues *c, uint32_t *out)
     for (int k = 0; k < CAT_N; k++) {
         nd->term[k] = -1;
     }
-    nd->has_prefix = nd->has_num = 0;
-    nd->min_pre = UINT8_MAX;
-    nd->max_pre = 0;
+    nd->pre_mask = 0;
+    nd->has_num = 0;
     *out = (uint32_t)c->nnodes++;
     return 0;
 }
@@ -293,13 +316,7 @@ static int edge_get(es_cues *c, uint32_t parent, int kind, const char *w, size_t
     c->nedges++;
     struct node *pn = &c->nodes[parent];
     if (kind == EDGE_PREFIX) {
-        pn->has_prefix = 1;
-        if (n < pn->min_pre) {
-            pn->min_pre = (uint8_t)n;
-        }
-        if (n > pn->max_pre) {
-            pn->max_pre = (uint8_t)n;
-        }
+        pn->pre_mask |= (uint64_t)1 << n; /* 1 <= n <= CUE_WORD_MAX = 63 */
     } else if (kind == EDGE_NUM) {
         pn->has_num = 1;
     }
@@ -810,6 +827,7 @@ const char *es_intent_rule_name(es_intent_rule r)
  * CUE_WORD_MAX bytes (a longer token can still match a prefix cue). */
 struct key {
     char w[CUE_WORD_MAX + 1];
+    uint64_t h[CUE_WORD_MAX + 1]; /* h[L]: FNV-1a state after L bytes */
     size_t n;
     int truncated;
     int numeric;
@@ -832,6 +850,7 @@ static void make_key(const es_tokens *toks, size_t i, struct key *k)
     k->n = 0;
     k->truncated = 0;
     k->numeric = t->kind == ES_TOK_NUMBER;
+    k->h[0] = FNV_INIT;
     for (size_t j = 0; j < n; j++) {
         if (s[j] == '\'') {
             continue;
@@ -840,6 +859,7 @@ static void make_key(const es_tokens *toks, size_t i, struct key *k)
             k->truncated = 1;
             break;
         }
+        k->h[k->n + 1] = FNV_STEP(k->h[k->n], s[j]);
         k->w[k->n++] = s[j];
     }
     k->w[k->n] = '\0';
@@ -854,22 +874,51 @@ static void make_key(const es_tokens *toks, size_t i, struct key *k)
     }
 }
 
+static int top_bit(uint64_t m)
+{
+#if defined(__GNUC__)
+    return 63 - __builtin_clzll(m);
+#else
+    int l = 63;
+    while (!(m >> l & 1)) {
+        l--;
+    }
+    return l;
+#endif
+}
+
+/* The first-person cue of the word k, or NULL. */
+static const char *self_cue(const es_cues *c, const struct key *k)
+{
+    if (k->truncated) {
+        return NULL;
+    }
+    const struct edge *e = edge_find_h(c, 0, EDGE_EXACT, k->w, k->n, k->h[k->n]);
+    int32_t term = e ? c->nodes[e->child].term[CAT_SELF] : -1;
+    return term >= 0 ? c->pool.data + c->terms[term].phrase : NULL;
+}
+
 /* Children of node `nd` reached by the token `k`, appended to next[]. */
 static size_t step(const es_cues *c, uint32_t nd, const struct key *k, uint32_t *next,
                    size_t nn)
 {
     const struct edge *e;
     if (!k->truncated && nn < FRONTIER_MAX &&
-        (e = edge_find(c, nd, EDGE_EXACT, k->w, k->n)) != NULL) {
+        (e = edge_find_h(c, nd, EDGE_EXACT, k->w, k->n, k->h[k->n])) != NULL) {
         next[nn++] = e->child;
     }
     const struct node *node = &c->nodes[nd];
-    if (node->has_prefix) {
-        size_t hi = k->n < node->max_pre ? k->n : node->max_pre;
-        for (size_t l = hi; l >= node->min_pre && l > 0 && nn < FRONTIER_MAX; l--) {
-            if ((e = edge_find(c, nd, EDGE_PREFIX, k->w, l)) != NULL) {
-                next[nn++] = e->child;
-            }
+    /* Prefix lengths that exist at this node and fit in the token, longest
+     * first. */
+    uint64_t mask = node->pre_mask;
+    if (k->n < CUE_WORD_MAX) {
+        mask &= ((uint64_t)2 << k->n) - 1;
+    }
+    while (mask != 0 && nn < FRONTIER_MAX) {
+        int l = top_bit(mask);
+        mask &= ~((uint64_t)1 << l);
+        if ((e = edge_find_h(c, nd, EDGE_PREFIX, k->w, (size_t)l, k->h[l])) != NULL) {
+            next[nn++] = e->child;
         }
     }
     if (node->has_num && k->numeric && nn < FRONTIER_MAX &&
@@ -997,22 +1046,10 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
             if (!care) {
                 care = handle_is_care(c, es_tok_norm(toks, i), t->norm_len, &care_cue);
             }
-        } else if (t->kind == ES_TOK_WORD && !a.self) {
-            /* First-person words are looked up on their own, outside the
-             * longest-match walk, so "lost my bag" still shows "my". */
-            struct key k;
-            make_key(toks, i, &k);
-            const struct edge *e =
-                k.truncated ? NULL : edge_find(c, 0, EDGE_EXACT, k.w, k.n);
-            int32_t term = e ? c->nodes[e->child].term[CAT_SELF] : -1;
-            if (term >= 0) {
-                a.self = 1;
-                add_match(out, ES_IRULE_FIRST_PERSON, c->pool.data + c->terms[term].phrase);
-            }
         }
     }
 
-    size_t i = 0;
+    size_t i = 0, self_done = 0;
     while (i < n) {
         const es_token *t = &toks->v[i];
         if (!tok_matchable(t)) {
@@ -1039,6 +1076,16 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
             }
             struct key k;
             make_key(toks, j, &k);
+            /* First-person words are checked on every word, once, even
+             * inside a longer phrase ("lost my bag" still shows "my"). */
+            if (j >= self_done && tj->kind == ES_TOK_WORD) {
+                self_done = j + 1;
+                const char *self = a.self ? NULL : self_cue(c, &k);
+                if (self != NULL) {
+                    a.self = 1;
+                    add_match(out, ES_IRULE_FIRST_PERSON, self);
+                }
+            }
             size_t nn = 0;
             for (size_t f = 0; f < nf; f++) {
                 nn = step(c, front[f], &k, next, nn);
