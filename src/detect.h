@@ -206,6 +206,8 @@ typedef struct es_baseline {
     double dw_num, dw_den; /* the same for the longer window */
     double a_level, a_season, a_disp; /* smoothing weights per bucket */
     int64_t seen;          /* buckets observed */
+    int64_t hour_start;    /* cache: the UTC hour holding the last bucket seen ... */
+    int hour_hod, hour_dow;/* ... and its slots, so most buckets skip the divisions */
 } es_baseline;
 
 typedef struct es_spike_event {

@@ -545,11 +545,30 @@ static void baseline_init(es_baseline *b, int64_t learn_ms, int64_t bucket_ms)
     for (int i = 0; i < 7; i++) {
         b->dow[i] = 1.0;
     }
+    b->hour_start = INT64_MAX - 2 * MS_HOUR; /* empty cache */
     b->a_level = ewma_weight(learn_ms, bucket_ms);
     /* Each hour-of-day slot is updated in 1/24 of the buckets; a half-life of
      * about four of its days lets the daily shape settle in a week. */
     b->a_season = ewma_weight(4 * MS_HOUR, bucket_ms);
     b->a_disp = ewma_weight(3 * MS_DAY, bucket_ms);
+}
+
+/* The slots of t, through the one-hour cache (buckets come in order, so
+ * almost every call is a hit and costs two comparisons). */
+static void slots_cached(es_baseline *b, int64_t t, int *h, int *d)
+{
+    if (t < b->hour_start || t >= b->hour_start + MS_HOUR) {
+        time_slots(t, &b->hour_hod, &b->hour_dow);
+        b->hour_start = floor_div(t, MS_HOUR) * MS_HOUR;
+    }
+    *h = b->hour_hod;
+    *d = b->hour_dow;
+}
+
+static double expected_at(const es_baseline *b, int h, int d)
+{
+    double mu = b->level * b->hod[h] * b->dow[d];
+    return mu < MU_MIN ? MU_MIN : mu;
 }
 
 static double baseline_expected(const es_baseline *b, int64_t t)
@@ -592,10 +611,8 @@ static double nb_score(double c, double mu, double phi)
  * buckets use 1/n weights so the level and factors start from the data
  * instead of from zero.
  */
-static void baseline_learn(es_baseline *b, int64_t t, double c, double mu_before)
+static void baseline_learn(es_baseline *b, int h, int d, double c)
 {
-    int h, d;
-    time_slots(t, &h, &d);
     b->seen++;
     double n = (double)b->seen;
     double a_l = 1.0 / n > b->a_level ? 1.0 / n : b->a_level;
@@ -675,12 +692,12 @@ double es_spike_expected(const es_spike *s, int64_t t)
 
 static void ring_push(es_spike *s, double c, double mu)
 {
-    int out = (s->ring_pos - s->window_n + ES_SPIKE_RING) % ES_SPIKE_RING;
+    int out = (s->ring_pos - s->window_n + ES_SPIKE_RING) & (ES_SPIKE_RING - 1);
     s->sum_c += c - s->ring_c[out];
     s->sum_mu += mu - s->ring_mu[out];
     s->ring_c[s->ring_pos] = c;
     s->ring_mu[s->ring_pos] = mu;
-    s->ring_pos = (s->ring_pos + 1) % ES_SPIKE_RING;
+    s->ring_pos = (s->ring_pos + 1) & (ES_SPIKE_RING - 1);
     /* Running sums drift by rounding; recompute them once per lap. */
     if (s->ring_pos == 0) {
         s->sum_c = s->sum_mu = 0;
@@ -738,15 +755,31 @@ static void start_episode(es_spike *s, es_spike_event *ev, int64_t start, int64_
 static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev)
 {
     es_baseline *b = &s->base;
-    double mu = baseline_expected(b, t);
+    int h, d;
+    int64_t prev_hour_start = b->hour_start;
+    slots_cached(b, t, &h, &d);
+    double mu = expected_at(b, h, d);
     double phi = phi_of(b->d1_num, b->d1_den, PHI_MIN);
-    double z1 = c >= 1 ? nb_score(c, mu, phi) : 0;
-    ring_push(s, c, mu);
     double phiw = phi_of(b->dw_num, b->dw_den, PHI_MIN_WINDOW);
-    double zw = s->window_n > 1 ? nb_score(s->sum_c, s->sum_mu, phiw) : 0;
+    ring_push(s, c, mu);
+    bool was_pending = s->pending_ms == t - s->bucket_ms;
+    /*
+     * The scores cost two logarithms each, so they are computed only when
+     * they can matter: during an episode, to confirm a pending burst, or
+     * when the count already passes the cheap min_count / min_ratio gates.
+     * Most buckets of a healthy stream skip both.
+     */
+    double z1 = 0, zw = 0;
+    if (c >= 1 && (s->active || was_pending ||
+                   (c >= s->p.min_count && c >= s->p.min_ratio * mu))) {
+        z1 = nb_score(c, mu, phi);
+    }
+    if (s->window_n > 1 && (s->active || (s->sum_c >= s->p.min_count &&
+                                          s->sum_c >= s->p.min_ratio * s->sum_mu))) {
+        zw = nb_score(s->sum_c, s->sum_mu, phiw);
+    }
     double score = z1 > zw ? z1 : zw;
     bool warm = t - s->first_ms >= s->p.warmup_ms;
-    bool was_pending = s->pending_ms == t - s->bucket_ms;
     s->pending_ms = INT64_MIN;
     int fired = 0;
 
@@ -814,9 +847,8 @@ static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev
                        clampd(s->sum_c - s->sum_mu, -4 * sdw, 4 * sdw), s->sum_mu);
         }
     }
-    int64_t prev_hour = floor_div(t - s->bucket_ms, MS_HOUR);
-    baseline_learn(b, t, learn_c, mu);
-    if (floor_div(t, MS_HOUR) != prev_hour) {
+    baseline_learn(b, h, d, learn_c);
+    if (b->hour_start != prev_hour_start) {
         baseline_normalize(b);
     }
     return fired;
