@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "earshot.h"
 #include "earshot/intent.h"
+#include "testutil.h"
 #include "tokenize.h"
 
 #include <math.h>
@@ -427,6 +428,43 @@ static void test_missing_file(void **state)
     assert_non_null(strstr(err.file, "complaint_cues.txt"));
 }
 
+/* ---- Through the binary -------------------------------------------------- */
+
+static void test_score_command_reports_intent(void **state)
+{
+    (void)state;
+    const char *input = "{\"id\": \"a\", \"text\": \"@acmehelp still waiting for my refund, "
+                        "3 weeks now\"}\n"
+                        "{\"id\": \"b\", \"text\": \"@acme do you ship to Ireland?\"}\n";
+    const char *argv[] = {"earshot", "score", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = es_test_run(argv, input, strlen(input), &out, &err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(es_test_count_lines(out), 2);
+    const char *second = strchr(out, '\n') + 1;
+    /* Contract order: id, sentiment, intent, complaint. */
+    const char *sent = strstr(out, "\"sentiment\":");
+    const char *intent = strstr(out, "\"intent\":\"complaint\"");
+    const char *score = strstr(out, "\"complaint\":0.");
+    assert_non_null(sent);
+    assert_non_null(intent);
+    assert_non_null(score);
+    assert_true(sent < intent && intent < score && score < second);
+    assert_non_null(strstr(second, "\"intent\":\"question\""));
+    free(out);
+    free(err);
+
+    const char *xargv[] = {"earshot", "score", "--explain", "@acme lost my bag again", NULL};
+    rc = es_test_run(xargv, NULL, 0, &out, &err);
+    assert_int_equal(rc, 0);
+    const char *why = strstr(out, "\"why\":{");
+    assert_non_null(why);
+    assert_non_null(strstr(why, "\"intent\":[{\"rule\":\"bias\""));
+    assert_non_null(strstr(why, "\"lost my\""));
+    free(out);
+    free(err);
+}
+
 static void test_shipped_cues_load(void **state)
 {
     (void)state;
@@ -454,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_format_errors_are_located),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_shipped_cues_load),
+        cmocka_unit_test(test_score_command_reports_intent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
