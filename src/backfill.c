@@ -2,6 +2,7 @@
  * over them in event-time order. */
 #include "backfill.h"
 #include "buf.h"
+#include "config.h"
 #include "detect.h"
 #include "mention_json.h"
 #include "mention_pack.h"
@@ -21,41 +22,6 @@
 #define OUT_FLUSH (1 << 16)
 #define OUT_MAX (64u << 20)
 #define READ_CHUNK (1 << 16)
-
-struct detect_apply {
-    es_detect_params *p;
-    es_error *err;
-    const es_config *c;
-};
-
-static int apply_detect_key(const char *key, const char *value, int line, int col, void *ud)
-{
-    struct detect_apply *da = ud;
-    int rc = es_detect_params_set(da->p, key, value, da->err);
-    if (rc != 0 && da->err != NULL) {
-        da->err->line = line;
-        da->err->col = col;
-        snprintf(da->err->file, sizeof da->err->file, "%s", es_config_path(da->c));
-    }
-    return rc;
-}
-
-int es_backfill_topic_params(const es_config *c, size_t topic, es_detect_params *out,
-                             es_error *err)
-{
-    es_detect_params_defaults(out);
-    struct detect_apply da = {out, err, c};
-    int rc = es_config_detect_foreach(c, (size_t)-1, apply_detect_key, &da);
-    if (rc != 0) {
-        return ES_ECONFIG;
-    }
-    const char *sens = es_config_topic_sensitivity(c, topic);
-    if (sens != NULL && es_detect_params_preset(out, sens) != 0) {
-        return es_error_set(err, ES_ECONFIG, 0, 0, "unknown sensitivity '%s'", sens);
-    }
-    rc = es_config_detect_foreach(c, topic, apply_detect_key, &da);
-    return rc != 0 ? ES_ECONFIG : 0;
-}
 
 static double now_seconds(void)
 {
@@ -342,16 +308,14 @@ int es_backfill_run(const es_backfill_opts *o, es_backfill_stats *st, es_error *
 
     const es_topics *topics = es_config_topics(o->config);
     size_t n_topics = topics != NULL ? es_topics_count(topics) : 0;
+    /* The config holds each topic's effective detector settings. */
     params = calloc(n_topics ? n_topics : 1, sizeof *params);
     if (params == NULL) {
         rc = es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < n_topics; i++) {
-        rc = es_backfill_topic_params(o->config, i, &params[i], err);
-        if (rc != 0) {
-            goto done;
-        }
+        params[i] = *es__config_detect(o->config, i);
     }
     rc = es_lexicon_load(o->lexicons_dir, &lex, err);
     if (rc == 0) {

@@ -60,12 +60,4 @@ typedef struct es_backfill_stats {
  */
 int es_backfill_run(const es_backfill_opts *o, es_backfill_stats *stats, es_error *err);
 
-/*
- * The detector settings of topic i: the defaults, then the config's global
- * `detect:` keys, then the topic's `sensitivity:` preset, then its own
- * `detect:` keys. On a bad key returns ES_ECONFIG with err located.
- */
-int es_backfill_topic_params(const es_config *c, size_t topic, es_detect_params *out,
-                             es_error *err);
-
 #endif
