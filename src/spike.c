@@ -615,10 +615,12 @@ static void baseline_learn(es_baseline *b, int h, int d, double c)
 {
     b->seen++;
     double n = (double)b->seen;
-    double a_l = 1.0 / n > b->a_level ? 1.0 / n : b->a_level;
+    /* (Written as products: this runs for every bucket and divisions are
+     * the slow part of it.) */
+    double a_l = n * b->a_level < 1 ? 1.0 / n : b->a_level;
     /* A slot has been updated about seen/24 (hour) or seen/(7*buckets per
      * day) (weekday) times; the same 1/n start applies per slot. */
-    double a_h = 24.0 / n > b->a_season ? 24.0 / n : b->a_season;
+    double a_h = n * b->a_season < 24 ? 24.0 / n : b->a_season;
     a_h = a_h > 1 ? 1 : a_h;
     double a_d = a_h / 7.0;
 
@@ -836,15 +838,27 @@ static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev
         double a_v = 1.0 / (double)(b->seen + 1);
         disp_learn(&b->d1_num, &b->d1_den, a_v > b->a_disp ? a_v : b->a_disp, c - mu, mu);
     } else {
-        double sd1 = sqrt(mu + phi * mu * mu);
-        double cap = mu + (3 * sd1 > LEARN_CAP_MIN ? 3 * sd1 : LEARN_CAP_MIN);
-        learn_c = c < cap ? c : cap;
-        disp_learn(&b->d1_num, &b->d1_den, b->a_disp, clampd(c - mu, -6 * sd1, 6 * sd1), mu);
+        double var1 = mu + phi * mu * mu;
+        double e1 = c - mu;
+        /* Compare squares first: the square roots are needed only for the
+         * rare bucket that is actually clipped. */
+        if (e1 > LEARN_CAP_MIN && e1 * e1 > 9 * var1) {
+            double sd1 = sqrt(var1);
+            double cap = mu + (3 * sd1 > LEARN_CAP_MIN ? 3 * sd1 : LEARN_CAP_MIN);
+            learn_c = c < cap ? c : cap;
+            if (e1 * e1 > 36 * var1) {
+                e1 = e1 > 0 ? 6 * sd1 : -6 * sd1;
+            }
+        }
+        disp_learn(&b->d1_num, &b->d1_den, b->a_disp, e1, mu);
         /* The window's dispersion learns from calm windows only. */
         if (!s->active && s->window_n > 1) {
-            double sdw = sqrt(s->sum_mu + phiw * s->sum_mu * s->sum_mu);
-            disp_learn(&b->dw_num, &b->dw_den, b->a_disp,
-                       clampd(s->sum_c - s->sum_mu, -4 * sdw, 4 * sdw), s->sum_mu);
+            double varw = s->sum_mu + phiw * s->sum_mu * s->sum_mu;
+            double ew = s->sum_c - s->sum_mu;
+            if (ew * ew > 16 * varw) {
+                ew = ew > 0 ? 4 * sqrt(varw) : -4 * sqrt(varw);
+            }
+            disp_learn(&b->dw_num, &b->dw_den, b->a_disp, ew, s->sum_mu);
         }
     }
     baseline_learn(b, h, d, learn_c);

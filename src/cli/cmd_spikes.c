@@ -85,6 +85,20 @@ static char *field_trim(char *s)
     return s;
 }
 
+/* Trim surrounding whitespace (and the line end) only. */
+static char *space_trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
+                     s[n - 1] == '\n')) {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
 /* Split a CSV line on commas (no quoted commas: these are numeric series). */
 static int split(char *line, char **cols, int max)
 {
@@ -120,7 +134,16 @@ static void bad_row(series_ctx *c, long line, const char *what, const char *text
 {
     c->bad++;
     if (text != NULL) {
-        fprintf(stderr, "%s:%ld: %s '%.60s'\n", c->path, line, what, text);
+        /* Quote at most 60 bytes, printable ASCII only: the input may be
+         * anything, the terminal should not suffer for it. */
+        char q[61];
+        size_t i = 0;
+        for (; text[i] != '\0' && i < sizeof q - 1; i++) {
+            unsigned char ch = (unsigned char)text[i];
+            q[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+        }
+        q[i] = '\0';
+        fprintf(stderr, "%s:%ld: %s '%s'\n", c->path, line, what, q);
     } else {
         fprintf(stderr, "%s:%ld: %s\n", c->path, line, what);
     }
@@ -239,7 +262,7 @@ static int run_file(const char *path, const es_detect_params *params, int64_t bu
             continue;
         }
         char *cols[16];
-        char *trimmed = field_trim(line);
+        char *trimmed = space_trim(line);
         if (*trimmed == '\0' || *trimmed == '#') {
             continue;
         }
