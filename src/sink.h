@@ -407,6 +407,26 @@ bool es__tb_printf(es_tb *tb, const char *fmt, ...)
  * Appended whole or not at all. */
 bool es__tb_url(es_tb *tb, es_str url, es_escape esc);
 
+/*
+ * Lend the next part of a message at most `share` of what is left, so the
+ * first of ten alerts cannot eat the budget of the other nine. Returns what
+ * was held back; es__tb_restore gives it back afterwards.
+ */
+static inline size_t es__tb_limit(es_tb *tb, size_t share)
+{
+    if (share >= tb->left) {
+        return 0;
+    }
+    size_t held = tb->left - share;
+    tb->left = share;
+    return held;
+}
+
+static inline void es__tb_restore(es_tb *tb, size_t held)
+{
+    tb->left += held;
+}
+
 /* Characters (UTF-16 units) in s, as es__tb counts them, without escaping. */
 size_t es__text_units(const char *s, size_t n);
 

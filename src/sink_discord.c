@@ -155,8 +155,11 @@ static void embed(embeds *e, const es_alert *a)
                       strlen("Status") + strlen(a->resolved ? "resolved" : "firing");
         e->left = e->left > used ? e->left - used : 0;
     }
-    for (size_t i = 0; i < a->n_mentions && i < DC_MENTIONS_SHOWN && e->left > 100; i++) {
+    size_t nq = a->n_mentions < DC_MENTIONS_SHOWN ? a->n_mentions : DC_MENTIONS_SHOWN;
+    for (size_t i = 0; i < nq && e->left > 100; i++) {
         const es_alert_mention *mn = &a->mentions[i];
+        /* Each post still to come gets an equal share of what is left. */
+        size_t share = e->left / (nq - i);
         field_begin(e, &tb, ",{\"name\":\"", DC_FIELD_NAME_MAX);
         tb.flags |= ES_TEXT_ONELINE;
         if (mn->author.len > 0) {
@@ -166,7 +169,7 @@ static void embed(embeds *e, const es_alert *a)
             es__tb_lit(&tb, "Post");
         }
         field_end(e, &tb);
-        field_begin(e, &tb, ",\"value\":\"", DC_FIELD_VALUE_MAX);
+        field_begin(e, &tb, ",\"value\":\"", share < DC_FIELD_VALUE_MAX ? share : DC_FIELD_VALUE_MAX);
         bool link = es__is_http_url(mn->url);
         size_t reserve = link ? mn->url.len * 3 + 2 : 0;
         size_t cap = tb.left > reserve ? tb.left - reserve : 0;
@@ -217,11 +220,18 @@ static int discord_build(void *state, const es_notification *n, es_sink_request 
     rc = rc ? rc : tb.rc;
     rc = rc ? rc : es_buf_adds(&req->body, "\",\"allowed_mentions\":{\"parse\":[]},\"embeds\":[");
     embeds e = {&req->body, DC_EMBED_TOTAL_MAX, rc};
-    for (size_t i = 0; i < shown && e.left > 300; i++) {
+    for (size_t i = 0; i < shown; i++) {
+        size_t share = e.left / (shown - i);
+        if (share < 300) {
+            break;
+        }
         if (i > 0 && e.rc == 0) {
             e.rc = es_buf_addc(e.body, ',');
         }
+        size_t held = e.left - share;
+        e.left = share;
         embed(&e, &n->alerts[i]);
+        e.left += held;
     }
     rc = e.rc;
     return rc ? rc : es_buf_adds(&req->body, "]}");

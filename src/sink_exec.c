@@ -51,7 +51,9 @@ static void exec_destroy(void *state)
 static char *resolve(const char *prog)
 {
     if (strchr(prog, '/') != NULL) {
-        return strdup(prog);
+        struct stat st;
+        bool ok = stat(prog, &st) == 0 && S_ISREG(st.st_mode) && access(prog, X_OK) == 0;
+        return ok ? strdup(prog) : NULL;
     }
     const char *path = getenv("PATH");
     if (path == NULL) {
@@ -105,7 +107,8 @@ static int exec_init(const es_sink_opts *o, void **state, es_error *err)
     e->path = resolve(args[0]);
     if (e->path == NULL) {
         exec_destroy(e);
-        return es_error_set(err, ES_ECONFIG, 0, 0, "sink '%s': program '%s' not found in PATH",
+        return es_error_set(err, ES_ECONFIG, 0, 0,
+                            "sink '%s': program '%s' not found or not executable",
                             o->sink_name, args[0]);
     }
     *state = e;

@@ -22,6 +22,9 @@
 #define MM_MENTIONS_SHOWN 5
 #define MM_QUOTE_MAX 1000
 #define MM_DETAILS_SHOWN 8
+/* "@author" would notify that user on Mattermost; a zero-width space
+ * after the @ keeps the name readable and silent. */
+#define MM_AT "@\xE2\x80\x8B"
 
 typedef struct mm_sink {
     char *url;
@@ -88,14 +91,14 @@ static int mm_init(const es_sink_opts *o, void **state, es_error *err)
     return 0;
 }
 
-static void mm_quote(es_tb *tb, const es_alert_mention *mn)
+static void mm_quote(es_tb *tb, const es_alert_mention *mn, size_t remaining)
 {
     bool link = es__is_http_url(mn->url);
     size_t reserve = 80 + (link ? mn->url.len * 3 : 0);
     if (!es__tb_lit(tb, "\n> ")) {
         return;
     }
-    size_t cap = tb->left > reserve ? tb->left - reserve : 0;
+    size_t cap = tb->left > reserve * remaining ? (tb->left - reserve * remaining) / remaining : 0;
     unsigned flags = tb->flags;
     tb->flags |= ES_TEXT_ONELINE; /* a newline would end the quote */
     es__tb_text(tb, mn->text.ptr, mn->text.len, ES_ESC_MARKDOWN,
@@ -106,7 +109,7 @@ static void mm_quote(es_tb *tb, const es_alert_mention *mn)
             return;
         }
         if (mn->author.len > 0) {
-            es__tb_lit(tb, "@");
+            es__tb_lit(tb, MM_AT);
             es__tb_text(tb, mn->author.ptr, mn->author.len, ES_ESC_MARKDOWN, 64);
         } else {
             es__tb_lit(tb, "post");
@@ -116,7 +119,7 @@ static void mm_quote(es_tb *tb, const es_alert_mention *mn)
             es__tb_lit(tb, ")");
         }
     } else if (mn->author.len > 0) {
-        es__tb_lit(tb, " \xE2\x80\x94 @");
+        es__tb_lit(tb, " \xE2\x80\x94 " MM_AT);
         es__tb_text(tb, mn->author.ptr, mn->author.len, ES_ESC_MARKDOWN, 64);
     }
 }
@@ -142,8 +145,9 @@ static void mm_alert(es_tb *tb, const es_alert *a, bool grouped)
         es__tb_text(tb, d[i].value, strlen(d[i].value), ES_ESC_MARKDOWN, 64);
         es__tb_lit(tb, "**");
     }
-    for (size_t i = 0; i < a->n_mentions && i < MM_MENTIONS_SHOWN; i++) {
-        mm_quote(tb, &a->mentions[i]);
+    size_t nq = a->n_mentions < MM_MENTIONS_SHOWN ? a->n_mentions : MM_MENTIONS_SHOWN;
+    for (size_t i = 0; i < nq; i++) {
+        mm_quote(tb, &a->mentions[i], nq - i);
     }
     if (a->n_mentions > MM_MENTIONS_SHOWN) {
         es__tb_printf(tb, "\n\n_and %zu more posts_", a->n_mentions - MM_MENTIONS_SHOWN);
@@ -214,9 +218,17 @@ static int mm_build(void *state, const es_notification *n, es_sink_request *req)
                   n->action == ES_NOTIFY_ACKNOWLEDGE ? "acknowledged"
                   : es_notification_resolved(n)      ? "resolved"
                                                      : "firing");
+    size_t target = n->n_alerts < MM_ALERTS_SHOWN ? n->n_alerts : MM_ALERTS_SHOWN;
+    size_t reserve = es_notification_count(n) > target ? 60 : 0;
     size_t shown = 0;
-    for (size_t i = 0; i < n->n_alerts && shown < MM_ALERTS_SHOWN && tb.left > 200; i++) {
+    for (size_t i = 0; i < target; i++) {
+        size_t share = (tb.left > reserve ? tb.left - reserve : 0) / (target - i);
+        if (share < 400) {
+            break;
+        }
+        size_t held = es__tb_limit(&tb, share);
         mm_alert(&tb, &n->alerts[i], n->n_alerts > 1);
+        es__tb_restore(&tb, held);
         shown++;
     }
     size_t more = es_notification_count(n) - shown;

@@ -91,7 +91,7 @@ static void text_close(msg *m, es_tb *tb, const char *suffix)
 
 /* One post as a one-line quote (the caller's builder has ES_TEXT_ONELINE,
  * since a newline would end the quote) with a link to it. */
-static void quote(es_tb *tb, const es_alert_mention *mn)
+static void quote(es_tb *tb, const es_alert_mention *mn, size_t remaining)
 {
     /* Keep room for the link and author so the quote is cut, not the link. */
     size_t reserve = 72;
@@ -102,7 +102,8 @@ static void quote(es_tb *tb, const es_alert_mention *mn)
     if (!es__tb_lit(tb, "\n>")) {
         return;
     }
-    size_t cap = tb->left > reserve ? tb->left - reserve : 0;
+    /* An equal share for each post still to come. */
+    size_t cap = tb->left > reserve * remaining ? (tb->left - reserve * remaining) / remaining : 0;
     es__tb_text(tb, mn->text.ptr, mn->text.len, ES_ESC_SLACK,
                 cap < SLACK_QUOTE_MAX ? cap : SLACK_QUOTE_MAX);
     if (link) {
@@ -124,11 +125,13 @@ static void quote(es_tb *tb, const es_alert_mention *mn)
     }
 }
 
-static void alert_blocks(msg *m, const es_alert *a, bool grouped)
+static void alert_blocks(msg *m, const es_alert *a, bool grouped, size_t share)
 {
     es_tb tb;
+    /* The context line below takes at most 250 of this alert's share. */
+    size_t section = share > 250 ? share - 250 : 0;
     text_open(m, &tb, ",{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\"",
-              SLACK_SECTION_MAX);
+              section < SLACK_SECTION_MAX ? section : SLACK_SECTION_MAX);
     if (grouped && a->summary != NULL) {
         es__tb_lit(&tb, "*");
         es__tb_text(&tb, a->summary, strlen(a->summary), ES_ESC_SLACK, 500);
@@ -146,8 +149,9 @@ static void alert_blocks(msg *m, const es_alert *a, bool grouped)
         es__tb_lit(&tb, "*");
     }
     tb.flags |= ES_TEXT_ONELINE;
-    for (size_t i = 0; i < a->n_mentions && i < SLACK_MENTIONS_SHOWN; i++) {
-        quote(&tb, &a->mentions[i]);
+    size_t nq = a->n_mentions < SLACK_MENTIONS_SHOWN ? a->n_mentions : SLACK_MENTIONS_SHOWN;
+    for (size_t i = 0; i < nq; i++) {
+        quote(&tb, &a->mentions[i], nq - i);
     }
     if (a->n_mentions > SLACK_MENTIONS_SHOWN) {
         es__tb_printf(&tb, "\n_and %zu more posts_", a->n_mentions - SLACK_MENTIONS_SHOWN);
@@ -157,7 +161,7 @@ static void alert_blocks(msg *m, const es_alert *a, bool grouped)
     char at[32];
     es_time_format(a->at_ms, at);
     text_open(m, &tb, ",{\"type\":\"context\",\"elements\":[{\"type\":\"mrkdwn\",\"text\":\"",
-              SLACK_SECTION_MAX);
+              250);
     es__tb_lit(&tb, "`");
     const char *fp = a->fingerprint != NULL ? a->fingerprint : "";
     es__tb_text(&tb, fp, strlen(fp), ES_ESC_SLACK, 200);
@@ -225,9 +229,16 @@ static int slack_build(void *state, const es_notification *n, es_sink_request *r
     text_close(&m, &tb, "\"}}");
 
     /* 3 fixed blocks + 2 per alert + 1: far below the 50-block limit. */
+    size_t target = n->n_alerts < SLACK_ALERTS_SHOWN ? n->n_alerts : SLACK_ALERTS_SHOWN;
+    size_t reserve = es_notification_count(n) > target ? 60 : 0;
     size_t shown = 0;
-    for (size_t i = 0; i < n->n_alerts && shown < SLACK_ALERTS_SHOWN && m.total_left > 200; i++) {
-        alert_blocks(&m, &n->alerts[i], n->n_alerts > 1);
+    for (size_t i = 0; i < target; i++) {
+        size_t left = m.total_left > reserve ? m.total_left - reserve : 0;
+        size_t share = left / (target - i);
+        if (share < 400) {
+            break;
+        }
+        alert_blocks(&m, &n->alerts[i], n->n_alerts > 1, share);
         shown++;
     }
     size_t more = es_notification_count(n) - shown;

@@ -22,6 +22,8 @@
 #include <string.h>
 
 #define TEAMS_TEXT_MAX 20000
+/* Teams rejects messages over about 28 KB (bytes, with the JSON). */
+#define TEAMS_BYTES_MAX (26u << 10)
 #define TEAMS_ALERTS_SHOWN 10
 #define TEAMS_MENTIONS_SHOWN 5
 #define TEAMS_QUOTE_MAX 1000
@@ -121,9 +123,12 @@ static void alert_body(card *c, const es_alert *a, bool grouped)
         }
         c->rc = c->rc ? c->rc : es_buf_adds(c->body, "]}");
     }
-    for (size_t i = 0; i < a->n_mentions && i < TEAMS_MENTIONS_SHOWN && c->left > 100; i++) {
+    size_t nq = a->n_mentions < TEAMS_MENTIONS_SHOWN ? a->n_mentions : TEAMS_MENTIONS_SHOWN;
+    for (size_t i = 0; i < nq && c->left > 100; i++) {
         const es_alert_mention *mn = &a->mentions[i];
-        block_begin(c, &tb, ",\"isSubtle\":true", TEAMS_QUOTE_MAX + 100);
+        size_t share = c->left / (nq - i);
+        block_begin(c, &tb, ",\"isSubtle\":true",
+                    share < TEAMS_QUOTE_MAX + 100 ? share : TEAMS_QUOTE_MAX + 100);
         size_t cap = tb.left > 100 ? tb.left - 100 : 0;
         es__tb_lit(&tb, "\xE2\x80\x9C");
         es__tb_text(&tb, mn->text.ptr, mn->text.len, ES_ESC_MARKDOWN,
@@ -137,9 +142,9 @@ static void alert_body(card *c, const es_alert *a, bool grouped)
     }
 }
 
-static int teams_build(void *state, const es_notification *n, es_sink_request *req)
+static int build_card(teams_sink *t, const es_notification *n, es_sink_request *req,
+                      size_t budget)
 {
-    teams_sink *t = state;
     es_buf head;
     es_buf_init(&head, 64 * 1024);
     int rc = es_buf_adds(&req->url, t->url);
@@ -156,7 +161,7 @@ static int teams_build(void *state, const es_notification *n, es_sink_request *r
         es_buf_free(&head);
         return rc;
     }
-    card c = {&req->body, TEAMS_TEXT_MAX, 0, true};
+    card c = {&req->body, budget, 0, true};
     es_tb tb;
     const char *attention = !es_notification_resolved(n) && n->n_alerts > 0 &&
                                     n->alerts[0].severity == ES_SEV_CRITICAL
@@ -189,9 +194,17 @@ static int teams_build(void *state, const es_notification *n, es_sink_request *r
                                             : "firing");
     c.rc = c.rc ? c.rc : es_buf_adds(c.body, "]}");
 
+    size_t target = n->n_alerts < TEAMS_ALERTS_SHOWN ? n->n_alerts : TEAMS_ALERTS_SHOWN;
     size_t shown = 0;
-    for (size_t i = 0; i < n->n_alerts && shown < TEAMS_ALERTS_SHOWN && c.left > 300; i++) {
+    for (size_t i = 0; i < target; i++) {
+        size_t share = (c.left > 100 ? c.left - 100 : 0) / (target - i);
+        if (share < 300) {
+            break;
+        }
+        size_t held = c.left - share;
+        c.left = share;
         alert_body(&c, &n->alerts[i], n->n_alerts > 1);
+        c.left += held;
         shown++;
     }
     if (es_notification_count(n) > shown && n->n_alerts > 1) {
@@ -236,6 +249,24 @@ static const es_sink_option teams_options[] = {
      "Workflows webhook URL (Power Automate / Logic Apps)"},
     {NULL, 0, NULL, 0, NULL},
 };
+
+/*
+ * Characters are what we can budget while writing, but the limit is in
+ * bytes, and a text of 3-byte characters takes three times the room. So
+ * build, and if the result is too big, build again with half the text.
+ */
+static int teams_build(void *state, const es_notification *n, es_sink_request *req)
+{
+    size_t budget = TEAMS_TEXT_MAX;
+    for (;;) {
+        int rc = build_card(state, n, req, budget);
+        if (rc != 0 || req->body.len <= TEAMS_BYTES_MAX || budget < 1000) {
+            return rc;
+        }
+        budget /= 2;
+        es_sink_request_reset(req);
+    }
+}
 
 const struct es_sink_type es_sink_teams = {
     .name = "teams",

@@ -14,7 +14,7 @@
 
 #include "spool.h"
 
-#define T0 1424786152000LL /* 2015-02-24T11:35:52Z */
+#define T0 1424786152000LL /* 2015-02-24T13:55:52Z */
 
 static char dir[64];
 static char path[128];
