@@ -48,7 +48,7 @@ static int keep_buf(struct es_lexicon *lex, char *p)
 static int grow_table(struct es_lexicon *lex)
 {
     size_t size = lex->mask ? (lex->mask + 1) * 2 : 1024;
-    uint32_t *slots = calloc(size, sizeof *slots);
+    uint64_t *slots = calloc(size, sizeof *slots);
     if (slots == NULL) {
         return ES_ENOMEM;
     }
@@ -57,7 +57,7 @@ static int grow_table(struct es_lexicon *lex)
         while (slots[i] != 0) {
             i = (i + 1) & (size - 1);
         }
-        slots[i] = (uint32_t)(k + 1);
+        slots[i] = (uint64_t)lex->e[k].hash << 32 | (uint32_t)(k + 1);
     }
     free(lex->slots);
     lex->slots = slots;
@@ -107,7 +107,7 @@ static int32_t intern(struct es_lexicon *lex, const char *key, size_t n)
     while (lex->slots[i] != 0) {
         i = (i + 1) & lex->mask;
     }
-    lex->slots[i] = (uint32_t)(lex->n + 1);
+    lex->slots[i] = (uint64_t)h << 32 | (uint32_t)(lex->n + 1);
     return (int32_t)lex->n++;
 }
 

@@ -78,7 +78,7 @@ typedef struct es_lex_phrase {
 struct es_lexicon {
     es_lex_entry *e;
     size_t n, cap;
-    uint32_t *slots; /* entry index + 1; 0 is empty */
+    uint64_t *slots; /* hash << 32 | (entry index + 1); 0 is empty */
     size_t mask;
     es_lex_emoji *emoji;
     size_t n_emoji, cap_emoji;
@@ -108,13 +108,17 @@ static inline int32_t es_lex_find_h(const struct es_lexicon *lex, const char *ke
 {
     size_t i = h & lex->mask;
     for (;;) {
-        uint32_t s = lex->slots[i];
+        uint64_t s = lex->slots[i];
         if (s == 0) {
             return -1;
         }
-        const es_lex_entry *e = &lex->e[s - 1];
-        if (e->hash == h && e->len == n && memcmp(e->key, key, n) == 0) {
-            return (int32_t)(s - 1);
+        /* The hash sits in the slot, so a miss never touches an entry. */
+        if ((uint32_t)(s >> 32) == h) {
+            uint32_t k = (uint32_t)s - 1;
+            const es_lex_entry *e = &lex->e[k];
+            if (e->len == n && memcmp(e->key, key, n) == 0) {
+                return (int32_t)k;
+            }
         }
         i = (i + 1) & lex->mask;
     }

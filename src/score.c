@@ -121,46 +121,31 @@ static void ex_rule(es_scorer *s, int rule, size_t word, long by, double before,
 
 /* What the rules ask of a word, through its lexicon entry. */
 struct view {
-    const es_lex_entry *E;
     const es_sword *w;
-    int compat;
 };
-
-static inline const es_lex_entry *ent(const struct view *x, size_t i)
-{
-    int32_t id = x->w[i].id;
-    return id >= 0 ? &x->E[id] : NULL;
-}
 
 static inline int in_lex(const struct view *x, size_t i)
 {
-    const es_lex_entry *e = ent(x, i);
-    if (e == NULL) {
-        return 0;
-    }
-    return x->compat ? (e->flags & ES_LEX_VALENCE) != 0 : (e->flags & ES_LEX_DVALENCE) != 0;
+    return x->w[i].in_lex;
 }
 
 static inline double lex_val(const struct view *x, size_t i)
 {
-    const es_lex_entry *e = ent(x, i);
-    return x->compat ? e->valence : e->dvalence;
+    return x->w[i].lv;
 }
 
 static inline int role(const struct view *x, size_t i)
 {
-    const es_lex_entry *e = ent(x, i);
-    return e != NULL ? e->word : ES_W_NONE;
+    return x->w[i].role;
 }
 
 /* §7 booster scalar of word j for a current valence v. */
 static double scalar_inc_dec(const struct view *x, size_t j, double v, int cap_diff)
 {
-    const es_lex_entry *e = ent(x, j);
-    if (e == NULL || !(e->flags & ES_LEX_BOOSTER)) {
+    if (!(x->w[j].flags & ES_LEX_BOOSTER)) {
         return 0.0;
     }
-    double sc = e->booster;
+    double sc = x->w[j].boost;
     if (v < 0) {
         sc *= -1;
     }
@@ -243,8 +228,7 @@ static const es_lex_phrase *find_phrase(const struct view *x, size_t nw,
 
 static int phrase_word(const struct view *x, size_t i)
 {
-    const es_lex_entry *e = ent(x, i);
-    return e != NULL && (e->flags & ES_LEX_PHRASE);
+    return (x->w[i].flags & ES_LEX_PHRASE) != 0;
 }
 
 /* §5 idioms and multi-word boosters, at the d = 3 step (i >= 3). */
@@ -301,7 +285,7 @@ static double idioms_check(es_scorer *s, const struct view *x, size_t nw, double
 /* §3: the valence of every word into s->val. */
 static void valences(es_scorer *s, int compat)
 {
-    struct view x = {s->lex->e, s->w, compat};
+    struct view x = {s->w};
     const es_sword *w = s->w;
     size_t n = s->nw;
     double *val = s->val;
@@ -314,15 +298,15 @@ static void valences(es_scorer *s, int compat)
     int cap_diff = ncaps > 0 && ncaps < n;
 
     for (size_t i = 0; i < n; i++) {
-        const es_lex_entry *e = ent(&x, i);
+        const es_sword *e = &w[i];
         val[i] = 0.0;
-        if (e == NULL) {
+        if (e->id < 0) {
             continue;
         }
         if (e->flags & ES_LEX_BOOSTER) {
             continue;
         }
-        if (e->word == ES_W_KIND && i + 1 < n && role(&x, i + 1) == ES_W_OF) {
+        if (e->role == ES_W_KIND && i + 1 < n && role(&x, i + 1) == ES_W_OF) {
             continue;
         }
         if (!in_lex(&x, i)) {
@@ -335,7 +319,7 @@ static void valences(es_scorer *s, int compat)
         /* §3.4 "no". Default mode reads "no no no" as emphasis: a "no"
          * right before another "no" keeps its own valence, and one right
          * after another is not negated by it. */
-        int is_no = e->word == ES_W_NO;
+        int is_no = e->role == ES_W_NO;
         if (is_no && i + 1 < n && in_lex(&x, i + 1) &&
             (compat || role(&x, i + 1) != ES_W_NO)) {
             v = 0.0;
@@ -407,7 +391,7 @@ static void valences(es_scorer *s, int compat)
 /* Index of the first "but", or n. */
 static size_t first_but(const es_scorer *s)
 {
-    struct view x = {s->lex->e, s->w, 0};
+    struct view x = {s->w};
     for (size_t k = 0; k < s->nw; k++) {
         if (role(&x, k) == ES_W_BUT) {
             return k;
@@ -567,9 +551,7 @@ static int push_word(es_scorer *s, const char *text, size_t len, int32_t id, int
     w->id = id;
     w->src = src;
     w->caps = (uint8_t)caps;
-    const es_lex_entry *e = id >= 0 ? &s->lex->e[id] : NULL;
-    w->neg = (e != NULL && (e->flags & ES_LEX_NEGATOR)) ||
-             (len >= 3 && es__has_nt(text, len));
+    es__sword_lex(w, s->lex, 0);
     return 0;
 }
 

@@ -22,6 +22,13 @@ typedef struct es_sword {
     int32_t src;    /* default mode: index of the emoji token it came from, else -1 */
     uint8_t caps;   /* ALL CAPS (Python str.isupper) */
     uint8_t neg;    /* a negator: listed, or contains "n't" */
+    /* Copied from the lexicon entry when the word is made, so the rules
+     * never chase the entry again (the lexicon is far bigger than cache). */
+    uint8_t in_lex; /* has a valence in this mode */
+    uint8_t role;   /* ES_W_* */
+    uint16_t flags; /* ES_LEX_* */
+    double lv;      /* valence in this mode, 0 if none */
+    double boost;   /* booster increment, 0 if none */
 } es_sword;
 
 struct es_scorer {
@@ -55,6 +62,27 @@ static inline int es__has_nt(const char *w, size_t n)
         }
     }
     return 0;
+}
+
+/* Fill w's lexicon-derived fields from entry id (or none). */
+static inline void es__sword_lex(es_sword *w, const struct es_lexicon *lex, int compat)
+{
+    if (w->id < 0) {
+        w->in_lex = 0;
+        w->role = ES_W_NONE;
+        w->flags = 0;
+        w->lv = 0.0;
+        w->boost = 0.0;
+        w->neg = es__has_nt(w->text, w->len);
+        return;
+    }
+    const es_lex_entry *e = &lex->e[w->id];
+    w->flags = e->flags;
+    w->role = e->word;
+    w->in_lex = (e->flags & (compat ? ES_LEX_VALENCE : ES_LEX_DVALENCE)) != 0;
+    w->lv = w->in_lex ? (compat ? e->valence : e->dvalence) : 0.0;
+    w->boost = e->booster;
+    w->neg = (e->flags & ES_LEX_NEGATOR) || es__has_nt(w->text, w->len);
 }
 
 /* Most words in one text; the tokenizer's cap, applied to both modes. */

@@ -242,9 +242,7 @@ int es__vader_words(struct es_scorer *s, const char *text, size_t len)
         sw->id = es_lex_find(lex, w, wl);
         sw->src = -1;
         sw->caps = (uint8_t)(upper && !lower);
-        const es_lex_entry *e = sw->id >= 0 ? &lex->e[sw->id] : NULL;
-        sw->neg = (e != NULL && (e->flags & ES_LEX_NEGATOR)) ||
-                  (wl >= 3 && es__has_nt(w, wl));
+        es__sword_lex(sw, lex, 1);
     }
     s->n_excl = excl;
     s->n_quest = quest;

@@ -382,11 +382,15 @@ static size_t match_emoticon(const unsigned char *p, size_t n, int prev_alnum, i
     }
     for (size_t k = 0; k < N_EMOTICONS; k++) {
         const char *e = emoticons[k];
-        if ((unsigned char)e[0] != c0) {
+        /* Two bytes decide almost every candidate; every emoticon has two. */
+        if ((unsigned char)e[0] != c0 || e[1] != (char)p[1]) {
             continue;
         }
-        size_t el = strlen(e);
-        if (el > n || el <= best || memcmp(p, e, el) != 0) {
+        size_t el = 2;
+        while (e[el] != '\0' && el < n && e[el] == (char)p[el]) {
+            el++;
+        }
+        if (e[el] != '\0' || el <= best) {
             continue;
         }
         size_t end = el;
