@@ -244,6 +244,7 @@ typedef struct es_spike {
     int64_t cooldown_until;
     double peak_count, peak_expected;
     int64_t pending_ms;     /* a lone extreme bucket waiting for confirmation */
+    double pending_score, pending_count, pending_expected;
     es_severity severity;   /* of the current episode, repeated when it resolves */
 } es_spike;
 

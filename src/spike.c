@@ -807,8 +807,16 @@ static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev
         bool by_window = zw >= s->p.threshold && s->sum_c >= s->p.min_count &&
                          s->sum_c >= s->p.min_ratio * s->sum_mu;
         if (was_pending && z1 >= s->p.confirm) {
-            /* The burst of the previous bucket went on: that was the start. */
-            start_episode(s, ev, t - s->bucket_ms, t, c, mu, score);
+            /* The burst of the previous bucket went on: that was the start,
+             * and its numbers are the ones that crossed the threshold. */
+            start_episode(s, ev, t - s->bucket_ms, t, c, mu,
+                          score > s->pending_score ? score : s->pending_score);
+            if (s->pending_count > c) {
+                ev->count = s->pending_count;
+                ev->expected = s->pending_expected;
+                s->peak_count = s->pending_count;
+                s->peak_expected = s->pending_expected;
+            }
             fired = 1;
         } else if (by_window) {
             start_episode(s, ev, t, t, c, mu, score);
@@ -820,6 +828,9 @@ static int step(es_spike *s, int64_t t, double c, bool quiet, es_spike_event *ev
              * are gone five minutes later. Wait one bucket for confirmation.
              */
             s->pending_ms = t;
+            s->pending_score = score;
+            s->pending_count = c;
+            s->pending_expected = mu;
         }
     }
 
@@ -987,8 +998,11 @@ void es_spike_to_alert(const es_spike_event *ev, const char *name, const char *t
     const char *nm = name != NULL ? name : (topic != NULL ? topic : "series");
     es__detect_fingerprint_time(ev->episode_ms, ep);
     snprintf(t->fingerprint, sizeof t->fingerprint, "%s/volume_spike/%s", nm, ep);
-    time_slots(ev->at_ms, &h, &d);
-    int minute = (int)((ev->at_ms - floor_div(ev->at_ms, MS_HOUR) * MS_HOUR) / MS_MIN);
+    /* The time of week the numbers belong to: the episode's first bucket
+     * (a confirmed burst reports that bucket's count). */
+    int64_t when = ev->resolved ? ev->at_ms : ev->episode_ms;
+    time_slots(when, &h, &d);
+    int minute = (int)((when - floor_div(when, MS_HOUR) * MS_HOUR) / MS_MIN);
 
     if (ev->resolved) {
         es__detect_human_count(ev->peak_count, c, sizeof c);
