@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#define DELIVER_MAX_SINKS 64
-#define DELIVER_MAX_HEADERS 64
+#define DELIVER_MAX_SINKS        64
+#define DELIVER_MAX_HEADERS      64
 #define DELIVER_RESP_HEADERS_MAX (64u << 10)
 /* We only read status lines, rate-limit JSON and error text from bodies. */
 #define DELIVER_RESP_BODY_MAX (64u << 10)
@@ -109,8 +109,7 @@ void es_deliver_stats_get(const es_deliver *d, es_deliver_stats *st)
     *st = d->stats;
 }
 
-int es_deliver_enqueue(es_deliver *d, const char *sink, const es_notification *n,
-                       int64_t now_ms)
+int es_deliver_enqueue(es_deliver *d, const char *sink, const es_notification *n, int64_t now_ms)
 {
     if (n->key == NULL || n->key[0] == '\0' || n->n_alerts == 0) {
         return ES_EINVAL;

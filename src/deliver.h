@@ -45,8 +45,7 @@ int64_t es_deliver_now(es_deliver *d);
 
 /* Spool a notification for `sink` under its idempotency key n->key. Returns
  * 0 if new, 1 if already spooled, or a negative code. */
-int es_deliver_enqueue(es_deliver *d, const char *sink, const es_notification *n,
-                       int64_t now_ms);
+int es_deliver_enqueue(es_deliver *d, const char *sink, const es_notification *n, int64_t now_ms);
 
 /*
  * One pass: send everything due now that the sinks' rate limits allow.

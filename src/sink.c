@@ -14,9 +14,10 @@
 #include <strings.h>
 
 static const struct es_sink_type *const sink_types[] = {
-    &es_sink_stdout, &es_sink_file,  &es_sink_exec,      &es_sink_webhook,
-    &es_sink_slack,  &es_sink_mattermost, &es_sink_discord, &es_sink_teams,
-    &es_sink_pagerduty, &es_sink_smtp, NULL,
+    &es_sink_stdout,  &es_sink_file,  &es_sink_exec,
+    &es_sink_webhook, &es_sink_slack, &es_sink_mattermost,
+    &es_sink_discord, &es_sink_teams, &es_sink_pagerduty,
+    &es_sink_smtp,    NULL,
 };
 
 const struct es_sink_type *const *es_sink_types(void)
@@ -341,9 +342,9 @@ int64_t es_sink_retry_at(const es_sink *s, const es_sink_result *res, int attemp
 /* ---- Requests ----------------------------------------------------------- */
 
 /* Ceilings: payloads stay far below these, which only stop runaway input. */
-#define REQ_URL_MAX 8192
+#define REQ_URL_MAX     8192
 #define REQ_HEADERS_MAX 16384
-#define REQ_BODY_MAX (4u << 20)
+#define REQ_BODY_MAX    (4u << 20)
 
 void es_sink_request_init(es_sink_request *r)
 {
@@ -410,7 +411,7 @@ static int64_t parse_http_date(const char *s, size_t n)
     }
     memcpy(tmp, s, n);
     tmp[n] = '\0';
-    if (sscanf(tmp, "%3s %d %3s %d %d:%d:%d GMT", wday, &d, mon, &y, &hh, &mm, &ss) != 7) {
+    if (sscanf(tmp, "%3[A-Za-z], %d %3s %d %d:%d:%d GMT", wday, &d, mon, &y, &hh, &mm, &ss) != 7) {
         return -1;
     }
     const char *m = strstr(months, mon);
@@ -557,8 +558,7 @@ int es_rate_parse(const char *s, es_rate *r)
     int64_t ms;
     if (strcmp(unit, "s") == 0 || strcmp(unit, "sec") == 0 || strcmp(unit, "second") == 0) {
         ms = 1000;
-    } else if (strcmp(unit, "m") == 0 || strcmp(unit, "min") == 0 ||
-               strcmp(unit, "minute") == 0) {
+    } else if (strcmp(unit, "m") == 0 || strcmp(unit, "min") == 0 || strcmp(unit, "minute") == 0) {
         ms = 60000;
     } else if (strcmp(unit, "h") == 0 || strcmp(unit, "hour") == 0) {
         ms = 3600000;

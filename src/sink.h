@@ -92,12 +92,12 @@ int es__notification_alert_json(const es_notification *n, size_t i, es_buf *out)
  */
 typedef struct es_notification_doc {
     es_notification n;
-    void *tree;          /* yajl_val */
+    void *tree; /* yajl_val */
     es_alert *alerts;
     es_alert_mention *mentions;
     es_label *labels;
     es_str *alert_json;
-    es_buf arena;        /* re-encoded details and alert JSON */
+    es_buf arena; /* re-encoded details and alert JSON */
 } es_notification_doc;
 
 /* Parse; on failure fills err (message names what is wrong). */
@@ -431,8 +431,7 @@ static inline void es__tb_restore(es_tb *tb, size_t held)
 size_t es__text_units(const char *s, size_t n);
 
 /* Append s as a JSON string of at most max characters (after escaping). */
-int es__json_text(es_buf *out, const char *s, size_t n, size_t max, es_escape esc,
-                  unsigned flags);
+int es__json_text(es_buf *out, const char *s, size_t n, size_t max, es_escape esc, unsigned flags);
 
 /* Scalar details of an alert ("count": 212, "baseline": 26.1), up to max of
  * them, flattening one level of nesting ("sentiment.compound"). Keys and

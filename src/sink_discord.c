@@ -21,15 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DC_CONTENT_MAX 2000
-#define DC_EMBEDS_MAX 10
-#define DC_TITLE_MAX 256
-#define DC_DESC_MAX 4096
-#define DC_FIELD_NAME_MAX 256
+#define DC_CONTENT_MAX     2000
+#define DC_EMBEDS_MAX      10
+#define DC_TITLE_MAX       256
+#define DC_DESC_MAX        4096
+#define DC_FIELD_NAME_MAX  256
 #define DC_FIELD_VALUE_MAX 1024
 #define DC_EMBED_TOTAL_MAX 6000
-#define DC_MENTIONS_SHOWN 5
-#define DC_DETAILS_SHOWN 6
+#define DC_MENTIONS_SHOWN  5
+#define DC_DETAILS_SHOWN   6
 
 typedef struct discord_sink {
     char *url;
@@ -107,9 +107,12 @@ static unsigned color_of(const es_alert *a)
         return 0x2EB67D;
     }
     switch (a->severity) {
-    case ES_SEV_CRITICAL: return 0xE01E5A;
-    case ES_SEV_WARNING: return 0xECB22E;
-    default: return 0x36C5F0;
+    case ES_SEV_CRITICAL:
+        return 0xE01E5A;
+    case ES_SEV_WARNING:
+        return 0xECB22E;
+    default:
+        return 0x36C5F0;
     }
 }
 
@@ -169,7 +172,8 @@ static void embed(embeds *e, const es_alert *a)
             es__tb_lit(&tb, "Post");
         }
         field_end(e, &tb);
-        field_begin(e, &tb, ",\"value\":\"", share < DC_FIELD_VALUE_MAX ? share : DC_FIELD_VALUE_MAX);
+        field_begin(e, &tb, ",\"value\":\"",
+                    share < DC_FIELD_VALUE_MAX ? share : DC_FIELD_VALUE_MAX);
         bool link = es__is_http_url(mn->url);
         size_t reserve = link ? mn->url.len * 3 + 2 : 0;
         size_t cap = tb.left > reserve ? tb.left - reserve : 0;

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXEC_MAX_ARGS 64
+#define EXEC_MAX_ARGS    64
 #define EXEC_OUTPUT_KEEP 160 /* bytes of the program's output kept for the error */
 
 typedef struct exec_sink {
@@ -108,8 +108,8 @@ static int exec_init(const es_sink_opts *o, void **state, es_error *err)
     if (e->path == NULL) {
         exec_destroy(e);
         return es_error_set(err, ES_ECONFIG, 0, 0,
-                            "sink '%s': program '%s' not found or not executable",
-                            o->sink_name, args[0]);
+                            "sink '%s': program '%s' not found or not executable", o->sink_name,
+                            args[0]);
     }
     *state = e;
     return 0;
@@ -160,8 +160,8 @@ static void exec_perform(void *state, const es_sink_request *req, int64_t timeou
      * without reading must not kill us with SIGPIPE. */
     int in[2] = {-1, -1}, out[2] = {-1, -1}, ep[2] = {-1, -1};
     res->verdict = ES_SINK_RETRY;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 ||
-        pipe_cloexec(out) != 0 || pipe_cloexec(ep) != 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || pipe_cloexec(out) != 0 ||
+        pipe_cloexec(ep) != 0) {
         snprintf(res->error, sizeof res->error, "exec: %s", strerror(errno));
         goto done;
     }
@@ -249,8 +249,8 @@ static void exec_perform(void *state, const es_sink_request *req, int64_t timeou
             char buf[4096];
             ssize_t rd = read(out[0], buf, sizeof buf);
             if (rd > 0) {
-                size_t take = (size_t)rd < EXEC_OUTPUT_KEEP - kept ? (size_t)rd
-                                                                    : EXEC_OUTPUT_KEEP - kept;
+                size_t take =
+                    (size_t)rd < EXEC_OUTPUT_KEEP - kept ? (size_t)rd : EXEC_OUTPUT_KEEP - kept;
                 memcpy(keep + kept, buf, take);
                 kept += take;
             } else if (rd == 0 || errno != EINTR) {

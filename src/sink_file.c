@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 typedef struct file_sink {
     char *path;
     int fd;

@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MM_TEXT_MAX 12000
-#define MM_ALERTS_SHOWN 10
+#define MM_TEXT_MAX       12000
+#define MM_ALERTS_SHOWN   10
 #define MM_MENTIONS_SHOWN 5
-#define MM_QUOTE_MAX 1000
-#define MM_DETAILS_SHOWN 8
+#define MM_QUOTE_MAX      1000
+#define MM_DETAILS_SHOWN  8
 /* "@author" would notify that user on Mattermost; a zero-width space
  * after the @ keeps the name readable and silent. */
 #define MM_AT "@\xE2\x80\x8B"

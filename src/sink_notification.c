@@ -57,8 +57,7 @@ int es_notification_to_json(const es_notification *n, es_buf *out)
     const char *key = n->key != NULL ? n->key : "";
     const char *group = n->group;
     if (group == NULL) {
-        group = n->n_alerts > 0 && n->alerts[0].fingerprint != NULL ? n->alerts[0].fingerprint
-                                                                      : "";
+        group = n->n_alerts > 0 && n->alerts[0].fingerprint != NULL ? n->alerts[0].fingerprint : "";
     }
     int rc = es_buf_adds(out, "{\"key\":");
     rc = rc ? rc : es_buf_json_str(out, key, strlen(key));
@@ -182,8 +181,8 @@ typedef struct fixup {
     size_t json_len;
 } fixup;
 
-static int parse_alert(es_notification_doc *doc, yajl_val a, size_t idx, size_t *mi,
-                       fixup *fx, es_error *err)
+static int parse_alert(es_notification_doc *doc, yajl_val a, size_t idx, size_t *mi, fixup *fx,
+                       es_error *err)
 {
     es_alert *al = &doc->alerts[idx];
     int v;

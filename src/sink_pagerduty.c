@@ -28,8 +28,8 @@
 #include <string.h>
 
 #define PD_SUMMARY_MAX 1024
-#define PD_DEDUP_MAX 255
-#define PD_LINKS_MAX 10
+#define PD_DEDUP_MAX   255
+#define PD_LINKS_MAX   10
 /* The API takes 512 KB; the alerts in custom_details stop well before. */
 #define PD_DETAILS_BUDGET (256u << 10)
 
@@ -124,9 +124,12 @@ int es__pagerduty_dedup_key(const es_notification *n, char out[256])
 static const char *pd_severity(const pd_sink *p, es_severity s)
 {
     switch (s) {
-    case ES_SEV_CRITICAL: return p->critical_as_error ? "error" : "critical";
-    case ES_SEV_WARNING: return "warning";
-    default: return "info";
+    case ES_SEV_CRITICAL:
+        return p->critical_as_error ? "error" : "critical";
+    case ES_SEV_WARNING:
+        return "warning";
+    default:
+        return "info";
     }
 }
 
@@ -165,8 +168,8 @@ static int pd_build(void *state, const es_notification *n, es_sink_request *req)
     char at[32];
     es_time_format(worst->at_ms, at);
     rc = rc ? rc : es_buf_adds(b, ",\"client\":\"earshot\",\"payload\":{\"summary\":");
-    rc = rc ? rc : es__json_text(b, head.data, head.len, PD_SUMMARY_MAX, ES_ESC_NONE,
-                                 ES_TEXT_ONELINE);
+    rc = rc ? rc
+            : es__json_text(b, head.data, head.len, PD_SUMMARY_MAX, ES_ESC_NONE, ES_TEXT_ONELINE);
     es_buf_free(&head);
     rc = rc ? rc : es_buf_adds(b, ",\"source\":");
     rc = rc ? rc : es_buf_json_str(b, p->source, strlen(p->source));
@@ -207,8 +210,9 @@ static int pd_build(void *state, const es_notification *n, es_sink_request *req)
             rc = es_buf_adds(b, nlinks ? ",{\"href\":" : "{\"href\":");
             rc = rc ? rc : es_buf_json_str(b, mn->url.ptr, mn->url.len);
             rc = rc ? rc : es_buf_adds(b, ",\"text\":");
-            rc = rc ? rc : es__json_text(b, mn->text.ptr, mn->text.len, 120, ES_ESC_NONE,
-                                         ES_TEXT_ONELINE);
+            rc = rc ? rc
+                    : es__json_text(b, mn->text.ptr, mn->text.len, 120, ES_ESC_NONE,
+                                    ES_TEXT_ONELINE);
             rc = rc ? rc : es_buf_addc(b, '}');
             nlinks++;
         }

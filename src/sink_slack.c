@@ -22,14 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLACK_SECTION_MAX 3000
-#define SLACK_HEADER_MAX 150
-#define SLACK_TOTAL_MAX 12000
-#define SLACK_FALLBACK_MAX 3000
-#define SLACK_ALERTS_SHOWN 10
+#define SLACK_SECTION_MAX    3000
+#define SLACK_HEADER_MAX     150
+#define SLACK_TOTAL_MAX      12000
+#define SLACK_FALLBACK_MAX   3000
+#define SLACK_ALERTS_SHOWN   10
 #define SLACK_MENTIONS_SHOWN 5
-#define SLACK_QUOTE_MAX 1000
-#define SLACK_DETAILS_SHOWN 8
+#define SLACK_QUOTE_MAX      1000
+#define SLACK_DETAILS_SHOWN  8
 
 typedef struct slack_sink {
     char *url;
@@ -160,8 +160,7 @@ static void alert_blocks(msg *m, const es_alert *a, bool grouped, size_t share)
 
     char at[32];
     es_time_format(a->at_ms, at);
-    text_open(m, &tb, ",{\"type\":\"context\",\"elements\":[{\"type\":\"mrkdwn\",\"text\":\"",
-              250);
+    text_open(m, &tb, ",{\"type\":\"context\",\"elements\":[{\"type\":\"mrkdwn\",\"text\":\"", 250);
     es__tb_lit(&tb, "`");
     const char *fp = a->fingerprint != NULL ? a->fingerprint : "";
     es__tb_text(&tb, fp, strlen(fp), ES_ESC_SLACK, 200);

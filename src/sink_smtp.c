@@ -26,13 +26,13 @@
 #include <string.h>
 #include <time.h>
 
-#define SMTP_TEXT_MAX 60000
-#define SMTP_SUBJECT_MAX 200
-#define SMTP_ALERTS_SHOWN 25
+#define SMTP_TEXT_MAX       60000
+#define SMTP_SUBJECT_MAX    200
+#define SMTP_ALERTS_SHOWN   25
 #define SMTP_MENTIONS_SHOWN 10
-#define SMTP_QUOTE_MAX 2000
-#define SMTP_DETAILS_SHOWN 12
-#define SMTP_RCPT_MAX 32
+#define SMTP_QUOTE_MAX      2000
+#define SMTP_DETAILS_SHOWN  12
+#define SMTP_RCPT_MAX       32
 
 typedef struct smtp_sink {
     char *url;
@@ -136,8 +136,8 @@ static int smtp_init(const es_sink_opts *o, void **state, es_error *err)
     }
     if (strpbrk(s->prefix, "\r\n") != NULL) {
         smtp_destroy(s);
-        return es_error_set(err, ES_ECONFIG, 0, 0,
-                            "sink '%s': 'subject_prefix' must be one line", o->sink_name);
+        return es_error_set(err, ES_ECONFIG, 0, 0, "sink '%s': 'subject_prefix' must be one line",
+                            o->sink_name);
     }
     const char *to[SMTP_RCPT_MAX];
     size_t n = es_sink_opt_list(o, "to", to, SMTP_RCPT_MAX);
@@ -151,8 +151,8 @@ static int smtp_init(const es_sink_opts *o, void **state, es_error *err)
         if (a == NULL) {
             smtp_destroy(s);
             return es_error_set(err, ES_ECONFIG, 0, 0,
-                                "sink '%s': 'to' entry '%s' is not an e-mail address",
-                                o->sink_name, to[i]);
+                                "sink '%s': 'to' entry '%s' is not an e-mail address", o->sink_name,
+                                to[i]);
         }
         free(a);
         if ((s->to[s->n_to] = strdup(to[i])) == NULL) {
@@ -287,9 +287,15 @@ static void facts(es_tb *tb, const es_notification *n, es_escape esc, const char
     const char *topic = es__notification_label(n, "topic");
     const char *kind = es__notification_label(n, "kind");
     const char *sev = es__notification_label(n, "severity");
-    const char *vals[] = {topic != NULL ? topic : a0 != NULL ? a0->topic : NULL,
-                          kind != NULL ? kind : a0 != NULL ? es_alert_kind_name(a0->kind) : NULL,
-                          sev != NULL ? sev : a0 != NULL ? es_severity_name(a0->severity) : NULL};
+    const char *vals[] = {topic != NULL ? topic
+                          : a0 != NULL  ? a0->topic
+                                        : NULL,
+                          kind != NULL ? kind
+                          : a0 != NULL ? es_alert_kind_name(a0->kind)
+                                       : NULL,
+                          sev != NULL  ? sev
+                          : a0 != NULL ? es_severity_name(a0->severity)
+                                       : NULL};
     const char *names[] = {"Topic", "Kind", "Severity"};
     for (size_t i = 0; i < 3; i++) {
         if (vals[i] != NULL) {

@@ -23,12 +23,12 @@
 
 #define TEAMS_TEXT_MAX 20000
 /* Teams rejects messages over about 28 KB (bytes, with the JSON). */
-#define TEAMS_BYTES_MAX (26u << 10)
-#define TEAMS_ALERTS_SHOWN 10
+#define TEAMS_BYTES_MAX      (26u << 10)
+#define TEAMS_ALERTS_SHOWN   10
 #define TEAMS_MENTIONS_SHOWN 5
-#define TEAMS_QUOTE_MAX 1000
-#define TEAMS_DETAILS_SHOWN 8
-#define TEAMS_ACTIONS_MAX 5
+#define TEAMS_QUOTE_MAX      1000
+#define TEAMS_DETAILS_SHOWN  8
+#define TEAMS_ACTIONS_MAX    5
 
 typedef struct teams_sink {
     char *url;
@@ -95,11 +95,13 @@ static void fact(card *c, bool *first, const char *title, const char *value)
     }
     c->rc = es_buf_adds(c->body, *first ? "{\"title\":" : ",{\"title\":");
     *first = false;
-    c->rc = c->rc ? c->rc : es__json_text(c->body, title, strlen(title), 64, ES_ESC_MARKDOWN,
-                                          ES_TEXT_ONELINE);
+    c->rc =
+        c->rc ? c->rc
+              : es__json_text(c->body, title, strlen(title), 64, ES_ESC_MARKDOWN, ES_TEXT_ONELINE);
     c->rc = c->rc ? c->rc : es_buf_adds(c->body, ",\"value\":");
-    c->rc = c->rc ? c->rc : es__json_text(c->body, value, strlen(value), 200, ES_ESC_MARKDOWN,
-                                          ES_TEXT_ONELINE);
+    c->rc =
+        c->rc ? c->rc
+              : es__json_text(c->body, value, strlen(value), 200, ES_ESC_MARKDOWN, ES_TEXT_ONELINE);
     c->rc = c->rc ? c->rc : es_buf_addc(c->body, '}');
     size_t used = strlen(title) + es__text_units(value, strlen(value));
     c->left = c->left > used ? c->left - used : 0;
@@ -142,8 +144,7 @@ static void alert_body(card *c, const es_alert *a, bool grouped)
     }
 }
 
-static int build_card(teams_sink *t, const es_notification *n, es_sink_request *req,
-                      size_t budget)
+static int build_card(teams_sink *t, const es_notification *n, es_sink_request *req, size_t budget)
 {
     es_buf head;
     es_buf_init(&head, 64 * 1024);
@@ -163,10 +164,10 @@ static int build_card(teams_sink *t, const es_notification *n, es_sink_request *
     }
     card c = {&req->body, budget, 0, true};
     es_tb tb;
-    const char *attention = !es_notification_resolved(n) && n->n_alerts > 0 &&
-                                    n->alerts[0].severity == ES_SEV_CRITICAL
-                                ? ",\"color\":\"Attention\""
-                                : "";
+    const char *attention =
+        !es_notification_resolved(n) && n->n_alerts > 0 && n->alerts[0].severity == ES_SEV_CRITICAL
+            ? ",\"color\":\"Attention\""
+            : "";
     char attrs[96];
     snprintf(attrs, sizeof attrs, ",\"size\":\"Large\",\"weight\":\"Bolder\"%s", attention);
     block_begin(&c, &tb, attrs, 500);
@@ -184,9 +185,14 @@ static int build_card(teams_sink *t, const es_notification *n, es_sink_request *
     c.rc = c.rc ? c.rc : es_buf_adds(c.body, ",{\"type\":\"FactSet\",\"facts\":[");
     bool first = true;
     fact(&c, &first, "Topic", topic != NULL ? topic : a0 != NULL ? a0->topic : NULL);
-    fact(&c, &first, "Kind", kind != NULL ? kind : a0 != NULL ? es_alert_kind_name(a0->kind) : NULL);
+    fact(&c, &first, "Kind",
+         kind != NULL ? kind
+         : a0 != NULL ? es_alert_kind_name(a0->kind)
+                      : NULL);
     fact(&c, &first, "Severity",
-         sev != NULL ? sev : a0 != NULL ? es_severity_name(a0->severity) : NULL);
+         sev != NULL  ? sev
+         : a0 != NULL ? es_severity_name(a0->severity)
+                      : NULL);
     fact(&c, &first, "Count", count);
     fact(&c, &first, "Status",
          n->action == ES_NOTIFY_ACKNOWLEDGE ? "acknowledged"
@@ -228,11 +234,13 @@ static int build_card(teams_sink *t, const es_notification *n, es_sink_request *
             c.rc = c.rc ? c.rc : es_buf_adds(&title, "Open post");
             if (mn->author.len > 0) {
                 c.rc = c.rc ? c.rc : es_buf_adds(&title, " by @");
-                c.rc = c.rc ? c.rc : es_buf_add(&title, mn->author.ptr,
-                                                mn->author.len < 64 ? mn->author.len : 64);
+                c.rc = c.rc ? c.rc
+                            : es_buf_add(&title, mn->author.ptr,
+                                         mn->author.len < 64 ? mn->author.len : 64);
             }
-            c.rc = c.rc ? c.rc : es__json_text(c.body, title.data, title.len, 80, ES_ESC_NONE,
-                                              ES_TEXT_ONELINE);
+            c.rc = c.rc ? c.rc
+                        : es__json_text(c.body, title.data, title.len, 80, ES_ESC_NONE,
+                                        ES_TEXT_ONELINE);
             es_buf_free(&title);
             c.rc = c.rc ? c.rc : es_buf_adds(c.body, ",\"url\":");
             c.rc = c.rc ? c.rc : es_buf_json_str(c.body, mn->url.ptr, mn->url.len);

@@ -102,12 +102,23 @@ static void make_unit(uint32_t cp, es_escape esc, unsigned flags, unit *u)
         return;
     } else if (esc == ES_ESC_SLACK || esc == ES_ESC_HTML) {
         switch (cp) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = esc == ES_ESC_HTML ? "&quot;" : NULL; break;
-        case '\'': rep = esc == ES_ESC_HTML ? "&#39;" : NULL; break;
-        default: break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = esc == ES_ESC_HTML ? "&quot;" : NULL;
+            break;
+        case '\'':
+            rep = esc == ES_ESC_HTML ? "&#39;" : NULL;
+            break;
+        default:
+            break;
         }
     } else if (esc == ES_ESC_DISCORD || esc == ES_ESC_MARKDOWN) {
         if (cp == '@') {
@@ -144,9 +155,15 @@ static int put_bytes(es_buf *out, const char *p, size_t n, unsigned flags)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         switch (p[i]) {
-        case '"': rc = es_buf_add(out, "\\\"", 2); break;
-        case '\\': rc = es_buf_add(out, "\\\\", 2); break;
-        case '\n': rc = es_buf_add(out, "\\n", 2); break;
+        case '"':
+            rc = es_buf_add(out, "\\\"", 2);
+            break;
+        case '\\':
+            rc = es_buf_add(out, "\\\\", 2);
+            break;
+        case '\n':
+            rc = es_buf_add(out, "\\n", 2);
+            break;
         default:
             /* Units never hold other control characters. */
             rc = es_buf_addc(out, p[i]);
@@ -288,8 +305,7 @@ bool es__tb_url(es_tb *tb, es_str url, es_escape esc)
     return es__tb_lit(tb, tmp);
 }
 
-int es__json_text(es_buf *out, const char *s, size_t n, size_t max, es_escape esc,
-                  unsigned flags)
+int es__json_text(es_buf *out, const char *s, size_t n, size_t max, es_escape esc, unsigned flags)
 {
     es_tb tb;
     int rc = es_buf_addc(out, '"');
@@ -343,8 +359,7 @@ size_t es__details(const char *details_json, es_detail *out, size_t max)
         } else if (YAJL_IS_OBJECT(v)) {
             for (size_t j = 0; j < v->u.object.len && n < max; j++) {
                 if (scalar_text(v->u.object.values[j], out[n].value, sizeof out[n].value)) {
-                    snprintf(out[n].key, sizeof out[n].key, "%.30s.%.30s", k,
-                             v->u.object.keys[j]);
+                    snprintf(out[n].key, sizeof out[n].key, "%.30s.%.30s", k, v->u.object.keys[j]);
                     n++;
                 }
             }

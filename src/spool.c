@@ -46,12 +46,11 @@ static const char *const queries[Q__COUNT] = {
         " ON CONFLICT(sink, key) DO NOTHING",
     /* A claimed row's next_attempt_at is its lease expiry, so one range
      * over the partial index finds both due and abandoned rows. */
-    [Q_CLAIM] =
-        "UPDATE spool SET state = 1, attempts = attempts + 1, next_attempt_at = ?2 + ?3,"
-        " updated_at = ?2 WHERE id = (SELECT id FROM spool WHERE sink = ?1 AND state < 2"
-        " AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT 1)"
-        " RETURNING id, sink, key, payload, attempts, created_at, next_attempt_at,"
-        " updated_at, last_error",
+    [Q_CLAIM] = "UPDATE spool SET state = 1, attempts = attempts + 1, next_attempt_at = ?2 + ?3,"
+                " updated_at = ?2 WHERE id = (SELECT id FROM spool WHERE sink = ?1 AND state < 2"
+                " AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT 1)"
+                " RETURNING id, sink, key, payload, attempts, created_at, next_attempt_at,"
+                " updated_at, last_error",
     [Q_CLAIM_ANY] =
         "UPDATE spool SET state = 1, attempts = attempts + 1, next_attempt_at = ?2 + ?3,"
         " updated_at = ?2 WHERE id = (SELECT id FROM spool WHERE state < 2"
@@ -187,8 +186,8 @@ int es_spool_open(const char *path, es_spool **out, es_error *err)
     for (int i = 0; i < Q__COUNT; i++) {
         if (sqlite3_prepare_v3(sp->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &sp->q[i],
                                NULL) != SQLITE_OK) {
-            rc = es_error_set(err, ES_ESTATE, 0, 0, "spool '%s': preparing query %d: %s", path,
-                              i, sqlite3_errmsg(sp->db));
+            rc = es_error_set(err, ES_ESTATE, 0, 0, "spool '%s': preparing query %d: %s", path, i,
+                              sqlite3_errmsg(sp->db));
             goto fail_prepare;
         }
     }
@@ -346,8 +345,7 @@ int es_spool_done(es_spool *sp, int64_t id, int64_t now_ms)
 
 static int begin(es_spool *sp)
 {
-    return sqlite3_exec(sp->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0
-                                                                               : db_fail(sp);
+    return sqlite3_exec(sp->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(sp);
 }
 
 static int finish(es_spool *sp, int rc)

@@ -92,8 +92,16 @@ static es_sink *mk(const char *type, const es_sink_kv *kv, size_t n, const es_si
 static char *long_text(void)
 {
     static const char *const pieces[] = {
-        "caf\xC3\xA9 ", "\xE2\x82\xAC""5 ", "\xF0\x9F\x98\xA1 ", "@everyone ", "<!channel> ",
-        "*bold* ", "[x](http://evil.example) ", "a&b ", "line\nbreak ",
+        "caf\xC3\xA9 ",
+        "\xE2\x82\xAC"
+        "5 ",
+        "\xF0\x9F\x98\xA1 ",
+        "@everyone ",
+        "<!channel> ",
+        "*bold* ",
+        "[x](http://evil.example) ",
+        "a&b ",
+        "line\nbreak ",
     };
     size_t cap = 10 * 1024;
     char *t = malloc(cap + 32);
@@ -121,7 +129,9 @@ static void make_fixture(fixture *f, size_t n_alerts, size_t n_mentions)
     f->text = long_text();
     for (size_t i = 0; i < 6; i++) {
         f->mentions[i] = (es_alert_mention){
-            {"1234", 4}, {"jdoe", 4}, {f->text, strlen(f->text)},
+            {"1234", 4},
+            {"jdoe", 4},
+            {f->text, strlen(f->text)},
             {"https://x.example/1?a=1&b=2", strlen("https://x.example/1?a=1&b=2")}};
     }
     for (size_t i = 0; i < 12; i++) {
@@ -185,7 +195,8 @@ static void test_truncation_boundaries(void **state)
     es_buf b;
     es_buf_init(&b, 1024);
     es_tb tb;
-    const char *t = "ab\xF0\x9F\x98\xA1" "cd"; /* ab😡cd: 6 units */
+    const char *t = "ab\xF0\x9F\x98\xA1"
+                    "cd"; /* ab😡cd: 6 units */
 
     es__tb_init(&tb, &b, 4, 0);
     assert_int_equal(es__tb_text(&tb, t, strlen(t), ES_ESC_NONE, SIZE_MAX), 3);
@@ -215,7 +226,8 @@ static void test_truncation_boundaries(void **state)
     es_buf_reset(&b);
     es__tb_init(&tb, &b, 100, 0);
     es__tb_text(&tb, "@everyone *x*", 13, ES_ESC_DISCORD, SIZE_MAX);
-    assert_string_equal(b.data, "@\xE2\x80\x8B" "everyone \\*x\\*");
+    assert_string_equal(b.data, "@\xE2\x80\x8B"
+                                "everyone \\*x\\*");
 
     /* Invalid UTF-8 never passes through; truncated sequences are replaced. */
     es_buf_reset(&b);
@@ -287,7 +299,8 @@ static void test_slack(void **state)
     assert_non_null(strstr(sec_text, "acme: complaint from @jdoe &lt;b&gt;&amp;&lt;/b&gt;"));
     assert_non_null(strstr(sec_text, "complaint: *0.91*"));
     assert_non_null(strstr(sec_text, "sentiment.compound: *-0.5423*"));
-    assert_non_null(strstr(sec_text, "\xE2\x80\xA6 \xE2\x80\x94 <https://x.example/1?a=1&amp;b=2|@jdoe>"));
+    assert_non_null(
+        strstr(sec_text, "\xE2\x80\xA6 \xE2\x80\x94 <https://x.example/1?a=1&amp;b=2|@jdoe>"));
     assert_null(strstr(sec_text, "<!channel>"));
     assert_null(strstr(sec_text, "\n>line\nbreak")); /* the quote stays one line */
     yajl_tree_free(root);
@@ -444,8 +457,7 @@ static void test_teams(void **state)
     assert_string_equal(str(body->u.array.values[0], "type"), "TextBlock");
     assert_non_null(strstr(str(body->u.array.values[0], "text"), "acme: 300 complaint alerts"));
     yajl_val actions = get(card, "actions", NULL);
-    assert_true(YAJL_IS_ARRAY(actions) && actions->u.array.len >= 1 &&
-                actions->u.array.len <= 5);
+    assert_true(YAJL_IS_ARRAY(actions) && actions->u.array.len >= 1 && actions->u.array.len <= 5);
     assert_string_equal(str(actions->u.array.values[0], "url"), "https://x.example/1?a=1&b=2");
     /* Teams drops messages over about 28 KB. */
     assert_true(req.body.len < 28 * 1024);
@@ -468,8 +480,10 @@ static void test_teams(void **state)
 static void test_mattermost(void **state)
 {
     (void)state;
-    es_sink_kv kv[] = {{"channel", "town-square"}, {"priority", "urgent"},
-                       {"requested_ack", "true"}, {"username", "earshot"}};
+    es_sink_kv kv[] = {{"channel", "town-square"},
+                       {"priority", "urgent"},
+                       {"requested_ack", "true"},
+                       {"username", "earshot"}};
     es_sink_kv sec[] = {{"url", "https://mm.example/hooks/abc"}};
     es_sink *s = mk("mattermost", kv, 4, sec, 1);
     fixture f;
@@ -592,10 +606,8 @@ static void test_pagerduty(void **state)
 
     /* 400 never succeeds; 429 holds the sink; 5xx retries. */
     es_sink_result res;
-    es_sink_response r = {.status = 400,
-                          .body = "{\"status\":\"invalid event\"}",
-                          .body_len = 26,
-                          .now_ms = T0};
+    es_sink_response r = {
+        .status = 400, .body = "{\"status\":\"invalid event\"}", .body_len = 26, .now_ms = T0};
     es_sink_classify(s, &r, &res);
     assert_int_equal(res.verdict, ES_SINK_PERMANENT);
     assert_non_null(strstr(res.error, "invalid event"));
@@ -820,7 +832,8 @@ static void test_smtp(void **state)
     const char *m = req.body.data;
     assert_true(strncmp(m, "Date: Tue, 24 Feb 2015 13:56:52 +0000\r\n", 39) == 0);
     assert_non_null(strstr(m, "\r\nFrom: earshot <alerts@acme.example>\r\n"));
-    assert_non_null(strstr(m, "\r\nTo: oncall@acme.example,\r\n Duty Manager <duty@acme.example>\r\n"));
+    assert_non_null(
+        strstr(m, "\r\nTo: oncall@acme.example,\r\n Duty Manager <duty@acme.example>\r\n"));
     assert_non_null(strstr(m, "\r\nMessage-ID: <01HZX3N5WJ8Q6V2C7D9E0F1G2H."));
     assert_non_null(strstr(m, "\r\nReferences: <acme_complaint."));
     assert_non_null(strstr(m, "\r\nAuto-Submitted: auto-generated\r\n"));
@@ -933,8 +946,11 @@ static void test_options(void **state)
     assert_int_equal(s->timeout_ms, 10000);
     assert_int_equal(s->max_attempts, 12);
     es_sink_free(s);
-    es_sink_kv fast[] = {{"url", "https://hooks.slack.com/services/x"}, {"rate", "10/s"},
-                         {"burst", "3"}, {"timeout", "2s"}, {"max_attempts", "4"}};
+    es_sink_kv fast[] = {{"url", "https://hooks.slack.com/services/x"},
+                         {"rate", "10/s"},
+                         {"burst", "3"},
+                         {"timeout", "2s"},
+                         {"max_attempts", "4"}};
     s = mk("slack", fast, 5, NULL, 0);
     assert_true(es_bucket_take(&s->bucket, T0));
     assert_true(es_bucket_take(&s->bucket, T0));
