@@ -89,7 +89,7 @@ typedef int (*es_http_data_fn)(void *ud, es_http_req *req, const char *p, size_t
  * The status line and every header of the final response have arrived
  * (before the first body byte). Return 0 to go on or a negative ES_E* code
  * to abort (on_done gets that code), e.g. when a stream answers 401.
- * Read them with es_http_status() / es_http_header().
+ * Read them with es_http_status() / es_http_header_value().
  */
 typedef int (*es_http_response_fn)(void *ud, es_http_req *req);
 
@@ -160,7 +160,7 @@ void es_http_cancel(es_http_req *req);
 long es_http_status(const es_http_req *req);
 /* The first header named `name` (case-insensitive), value trimmed;
  * {NULL, 0} if absent. Valid until the request ends. */
-es_str es_http_header(const es_http_req *req, const char *name);
+es_str es_http_header_value(const es_http_req *req, const char *name);
 /* All headers of the final response. */
 const es_http_header *es_http_headers(const es_http_req *req, size_t *n);
 
