@@ -356,6 +356,7 @@ int es_backfill_run(const es_backfill_opts *o, es_backfill_stats *st, es_error *
     es_pipeline_opts popts = {
         .topics = topics,
         .params = params,
+        .viral_params = es__config_detect(o->config, (size_t)-1),
         .lex = lex,
         .cues = cues,
         .on_alert = on_alert,

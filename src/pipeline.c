@@ -32,7 +32,6 @@ struct topic_state {
     es_detect_params params;
     es_spike spike;
     es_surge surge;
-    es_viral *viral;
     int64_t bucket_start; /* ES_TIME_UNKNOWN until the first mention */
     double total;
     double negatives;
@@ -44,6 +43,14 @@ struct es_pipeline {
     es_pipeline_opts o;
     es_matcher *matcher;
     es_scorer *scorer;
+    /*
+     * One viral detector for the whole stream, not one per topic: its
+     * tables are sized for the stream's posts, and per-topic copies made
+     * memory (and cache misses) grow with the number of topics. An event is
+     * reported under the first topic of the mention that triggered it.
+     */
+    es_viral *viral;
+    uint32_t viral_topic; /* topic of the last mention fed to it */
     size_t n_topics;
     struct topic_state *ts;
     int64_t next_boundary; /* earliest bucket end over all topics */
@@ -86,20 +93,23 @@ int es_pipeline_new(const es_pipeline_opts *o, es_pipeline **out)
         }
         es_spike_init(&t->spike, &t->params);
         es_surge_init(&t->surge, &t->params);
-        rc = es_viral_new(&t->params, &t->viral);
-        if (rc != 0) {
-            goto fail_viral;
-        }
         t->bucket_start = ES_TIME_UNKNOWN;
+    }
+    es_detect_params vp;
+    if (o->viral_params != NULL) {
+        vp = *o->viral_params;
+    } else {
+        es_detect_params_defaults(&vp);
+    }
+    rc = es_viral_new(&vp, &p->viral);
+    if (rc != 0) {
+        goto fail_viral;
     }
     p->next_boundary = INT64_MAX;
     *out = p;
     return 0;
 
 fail_viral:
-    for (size_t i = 0; i < p->n_topics; i++) {
-        es_viral_free(p->ts[i].viral);
-    }
     free(p->ts);
 fail_topics:
     es_matcher_free(p->matcher);
@@ -115,9 +125,7 @@ void es_pipeline_free(es_pipeline *p)
     if (p == NULL) {
         return;
     }
-    for (size_t i = 0; i < p->n_topics; i++) {
-        es_viral_free(p->ts[i].viral);
-    }
+    es_viral_free(p->viral);
     free(p->ts);
     es_matcher_free(p->matcher);
     es_scorer_free(p->scorer);
@@ -234,17 +242,35 @@ static int close_bucket(es_pipeline *p, size_t i)
         }
         rc = emit(p, &a);
     }
-    es_viral_event vev[3];
-    int nv = rc == 0 ? es_viral_tick(t->viral, t->bucket_start + t->params.bucket_ms, vev, 3) : 0;
-    for (int k = 0; k < nv && rc == 0; k++) {
-        es_alert_mention quote;
-        es_viral_to_alert(&vev[k], name, &text, &quote, &a);
-        rc = emit(p, &a);
-    }
     t->total = 0;
     t->negatives = 0;
     t->n_ex = 0;
     t->bucket_start += t->params.bucket_ms;
+    return rc;
+}
+
+/*
+ * Feed the viral detector one mention (or, with m NULL, just the passing of
+ * event time, which ends campaigns that went quiet) and emit its events
+ * under the topic of the mention that last fed it.
+ */
+static int viral_emit(es_pipeline *p, const es_viral_input *in, int64_t now_ms)
+{
+    if (p->n_topics == 0) {
+        return 0;
+    }
+    es_viral_event vev[3];
+    int nv = in != NULL ? es_viral_observe(p->viral, in, vev, 3)
+                        : es_viral_tick(p->viral, now_ms, vev, 3);
+    const char *name = es_topics_name(p->o.topics, p->viral_topic);
+    int rc = 0;
+    for (int k = 0; k < nv && rc == 0; k++) {
+        es_detect_alert_text text;
+        es_alert a;
+        es_alert_mention quote;
+        es_viral_to_alert(&vev[k], name, &text, &quote, &a);
+        rc = emit(p, &a);
+    }
     return rc;
 }
 
@@ -274,7 +300,7 @@ int es_pipeline_advance(es_pipeline *p, int64_t now_ms)
         }
     }
     p->next_boundary = next;
-    return 0;
+    return viral_emit(p, NULL, now_ms);
 }
 
 int es_pipeline_finish(es_pipeline *p)
@@ -384,22 +410,26 @@ int es_pipeline_process(es_pipeline *p, const es_mention *m)
             rc = emit(p, &a);
         }
 
+    }
+    if (rc == 0 && timed && r.n_topics > 0) {
         es_viral_input vin = {
             .id = m->id,
             .author = m->author,
             .text = m->text,
-            .created_ms = timed ? m->created_ms : 0,
+            .created_ms = m->created_ms,
             .followers = (double)m->followers,
             .likes = (double)m->likes,
             .reposts = (double)m->reposts,
             .is_complaint = complaint,
         };
-        es_viral_event vev[3];
-        int nv = timed && rc == 0 ? es_viral_observe(t->viral, &vin, vev, 3) : 0;
-        for (int e = 0; e < nv && rc == 0; e++) {
-            es_viral_to_alert(&vev[e], name, &text_buf, &quote, &a);
-            rc = emit(p, &a);
+        p->viral_topic = r.topics[0];
+        for (size_t k = 0; k < r.n_topics; k++) {
+            if (!es_topics_competitor(p->o.topics, r.topics[k])) {
+                p->viral_topic = r.topics[k];
+                break;
+            }
         }
+        rc = viral_emit(p, &vin, m->created_ms);
     }
     if (rc == 0 && p->o.on_mention != NULL) {
         rc = p->o.on_mention(p->o.ud, m, &r);

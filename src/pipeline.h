@@ -27,6 +27,7 @@ typedef struct es_pipeline_result {
 typedef struct es_pipeline_opts {
     const es_topics *topics;        /* NULL: no topics (every mention is unmatched) */
     const es_detect_params *params; /* one per topic (es_topics_count); NULL: defaults */
+    const es_detect_params *viral_params; /* the stream-wide viral_post settings; NULL: defaults */
     const es_lexicon *lex;          /* required */
     const es_cues *cues;            /* required */
     /* Every alert, in event-time order. The alert and its strings are valid

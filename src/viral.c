@@ -334,10 +334,19 @@ static bool signature(es_str text, uint32_t sig[SIG_N])
     for (int j = 0; j < SIG_N; j++) {
         sig[j] = UINT32_MAX;
     }
+    /* One strong hash per shingle, then SIG_N cheap multiply-shift hashes
+     * of it (odd multipliers fixed once): a full mixer per (shingle, j)
+     * made this the costliest step of the whole pipeline. */
+    static uint64_t mult[SIG_N];
+    if (mult[0] == 0) {
+        for (int j = 0; j < SIG_N; j++) {
+            mult[j] = mix64(0x9e3779b97f4a7c15ULL * (uint64_t)(j + 1)) | 1;
+        }
+    }
     for (int i = 0; i + 1 < n; i++) {
         uint64_t sh = mix64(w[i] * 31 + w[i + 1]);
         for (int j = 0; j < SIG_N; j++) {
-            uint32_t h = (uint32_t)(mix64(sh + 0x9e3779b97f4a7c15ULL * (uint64_t)(j + 1)) >> 32);
+            uint32_t h = (uint32_t)((sh * mult[j]) >> 32);
             if (h < sig[j]) {
                 sig[j] = h;
             }
