@@ -362,6 +362,7 @@ typedef struct es_viral_event {
     int64_t posts, authors;         /* campaign */
     int64_t campaign_window_ms;
     uint64_t cluster;               /* campaign: the cluster's signature hash */
+    uint32_t tag;                   /* the es_viral_input tag of the post (campaign: of its first post) */
 } es_viral_event;
 
 typedef struct es_viral es_viral; /* owns a bounded heap table */
@@ -383,6 +384,7 @@ typedef struct es_viral_input {
     int64_t created_ms;     /* event time of this observation */
     double followers, likes, reposts;
     bool is_complaint;
+    uint32_t tag;           /* the caller's, returned in events (the pipeline: a topic id) */
 } es_viral_input;
 
 int es_viral_observe(es_viral *v, const es_viral_input *in, es_viral_event *ev, int max_ev);

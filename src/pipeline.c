@@ -46,11 +46,11 @@ struct es_pipeline {
     /*
      * One viral detector for the whole stream, not one per topic: its
      * tables are sized for the stream's posts, and per-topic copies made
-     * memory (and cache misses) grow with the number of topics. An event is
-     * reported under the first topic of the mention that triggered it.
+     * memory (and cache misses) grow with the number of topics. Each post is
+     * tagged with the first of our own topics it matched (or its first
+     * topic), and its events are reported under that topic.
      */
     es_viral *viral;
-    uint32_t viral_topic; /* topic of the last mention fed to it */
     size_t n_topics;
     struct topic_state *ts;
     int64_t next_boundary; /* earliest bucket end over all topics */
@@ -250,9 +250,9 @@ static int close_bucket(es_pipeline *p, size_t i)
 }
 
 /*
- * Feed the viral detector one mention (or, with m NULL, just the passing of
+ * Feed the viral detector one mention (or, with in NULL, just the passing of
  * event time, which ends campaigns that went quiet) and emit its events
- * under the topic of the mention that last fed it.
+ * under the topic each event is tagged with.
  */
 static int viral_emit(es_pipeline *p, const es_viral_input *in, int64_t now_ms)
 {
@@ -262,12 +262,12 @@ static int viral_emit(es_pipeline *p, const es_viral_input *in, int64_t now_ms)
     es_viral_event vev[3];
     int nv = in != NULL ? es_viral_observe(p->viral, in, vev, 3)
                         : es_viral_tick(p->viral, now_ms, vev, 3);
-    const char *name = es_topics_name(p->o.topics, p->viral_topic);
     int rc = 0;
     for (int k = 0; k < nv && rc == 0; k++) {
         es_detect_alert_text text;
         es_alert a;
         es_alert_mention quote;
+        const char *name = es_topics_name(p->o.topics, vev[k].tag);
         es_viral_to_alert(&vev[k], name, &text, &quote, &a);
         rc = emit(p, &a);
     }
@@ -422,10 +422,10 @@ int es_pipeline_process(es_pipeline *p, const es_mention *m)
             .reposts = (double)m->reposts,
             .is_complaint = complaint,
         };
-        p->viral_topic = r.topics[0];
+        vin.tag = r.topics[0];
         for (size_t k = 0; k < r.n_topics; k++) {
             if (!es_topics_competitor(p->o.topics, r.topics[k])) {
-                p->viral_topic = r.topics[k];
+                vin.tag = r.topics[k];
                 break;
             }
         }

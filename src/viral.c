@@ -52,6 +52,7 @@ typedef struct cluster {
     int64_t cooldown_until;
     int64_t episode_ms;
     bool live; /* fired, not resolved */
+    uint32_t tag; /* the caller's tag of the post that started the cluster */
     char id[ES_VIRAL_ID];
     char author[ES_VIRAL_ID];
     char text[ES_VIRAL_TEXT];
@@ -214,6 +215,7 @@ static void post_event(const es_viral_input *in, es_viral_event *ev, es_viral_re
     ev->reason = reason;
     ev->at_ms = in->created_ms;
     ev->episode_ms = in->created_ms;
+    ev->tag = in->tag;
     copy_cut(ev->post_id, sizeof ev->post_id, in->id);
     copy_cut(ev->author, sizeof ev->author, in->author);
     copy_cut(ev->text, sizeof ev->text, in->text);
@@ -462,6 +464,7 @@ static void campaign_event(const es_viral *v, const cluster *c, int64_t at, bool
     ev->authors = author_count(c);
     ev->campaign_window_ms = v->p.campaign_window_ms;
     ev->cluster = ((uint64_t)c->sig[0] << 32) | c->sig[1];
+    ev->tag = c->tag;
     ev->severity = ev->posts >= 5 * v->p.campaign_posts ? ES_SEV_CRITICAL : ES_SEV_WARNING;
 }
 
@@ -507,6 +510,7 @@ static int observe_campaign(es_viral *v, const es_viral_input *in, es_viral_even
         memcpy(c->sig, sig, sizeof sig);
         c->first_ms = c->window_start = now;
         c->cooldown_until = INT64_MIN;
+        c->tag = in->tag;
         copy_cut(c->id, sizeof c->id, in->id);
         copy_cut(c->author, sizeof c->author, in->author);
         copy_cut(c->text, sizeof c->text, in->text);
