@@ -69,6 +69,11 @@ typedef struct leaf {
     uint32_t topic;
     uint32_t first_pat, n_pat;
     bool needs_pos; /* used by NEAR: record every position it matches at */
+    /* The normalized tokens would not read back as the same term (an
+     * emoticon such as ";-P" stops being one in lower case), so describe
+     * prints the term as written: arena offset and length. */
+    bool verbatim;
+    uint32_t src_off, src_len;
 } leaf;
 
 enum { M_LEAF, M_FIELD, M_REGEX, M_NEAR, M_AND, M_OR, M_NOT };
@@ -299,6 +304,7 @@ typedef struct compiler {
     es_tokens toks;
     es_buf scratch;
     es_error *err;
+    const es_qnode *cur; /* the term being compiled */
 } compiler;
 
 /* A byte offset in the query -> line and column, per es_topics_compile's doc. */
@@ -393,6 +399,55 @@ static const char *qterm_name(es_qterm k)
 }
 
 /*
+ * Would the leaf's normalized tokens, written out, tokenize back into the
+ * same tokens? If not, remember the term's source text for describe.
+ */
+static int check_roundtrip(compiler *c, leaf *l)
+{
+    es_topics *t = c->t;
+    es_buf_reset(&c->scratch);
+    int rc = 0;
+    for (uint32_t i = 0; i < l->n_pat && rc == 0; i++) {
+        const pat *p = &t->pats[l->first_pat + i];
+        if (i > 0) {
+            rc = es_buf_addc(&c->scratch, ' ');
+        }
+        if (rc == 0 && p->cls != CLS_WORD) {
+            rc = es_buf_addc(&c->scratch, (char)p->cls);
+        }
+        if (rc == 0) {
+            rc = es_buf_add(&c->scratch, astr(t, p->off), p->len);
+        }
+    }
+    if (rc != 0 || es_tokenize(c->scratch.data, c->scratch.len, &c->toks) != 0) {
+        return cerr(c, ES_ENOMEM, 0, "out of memory");
+    }
+    uint32_t k = 0;
+    bool same = true;
+    for (size_t i = 0; i < c->toks.n && same; i++) {
+        uint8_t cls;
+        const char *body;
+        uint32_t len;
+        if (!tok_key(&c->toks, i, &cls, &body, &len)) {
+            continue;
+        }
+        const pat *p = k < l->n_pat ? &t->pats[l->first_pat + k] : NULL;
+        same = p != NULL && (p->cls == cls || (p->cls == CLS_WORD && cls == CLS_HASHTAG)) &&
+               p->len == len && memcmp(astr(t, p->off), body, len) == 0;
+        k++;
+    }
+    if (same && k == l->n_pat) {
+        return 0;
+    }
+    l->verbatim = true;
+    l->src_len = c->cur->end - c->cur->pos;
+    if (arena_str(t, c->def->query + c->cur->pos, l->src_len, &l->src_off) != 0) {
+        return cerr(c, ES_ENOMEM, 0, "out of memory");
+    }
+    return 0;
+}
+
+/*
  * Turn a TERM node into a leaf: run its text through the tokenizer so the
  * query's words are cut and folded exactly like a mention's.
  */
@@ -400,6 +455,7 @@ static int compile_term(compiler *c, const es_qnode *n, uint32_t topic_id, uint3
 {
     es_topics *t = c->t;
     const char *body = es__query_str(c->q, n);
+    c->cur = n;
     es_buf_reset(&c->scratch);
     char sigil = n->term == ES_QT_HANDLE    ? '@'
                  : n->term == ES_QT_HASHTAG ? '#'
@@ -457,11 +513,14 @@ static int compile_term(compiler *c, const es_qnode *n, uint32_t topic_id, uint3
         return cerr(c, ES_ENOMEM, 0, "out of memory");
     }
     leaf *l = &t->leaves[t->n_leaves];
+    memset(l, 0, sizeof *l);
     l->topic = topic_id;
     l->first_pat = first;
     l->n_pat = np;
-    l->needs_pos = false;
     *leaf_id = (uint32_t)t->n_leaves++;
+    if ((rc = check_roundtrip(c, l)) != 0) {
+        return rc;
+    }
     return 0;
 }
 
@@ -572,17 +631,25 @@ static int compile_node(compiler *c, uint32_t qid, uint32_t topic_id, uint32_t *
     }
     case ES_Q_FIELD: {
         uint32_t off = 0;
-        if (arena_str(t, es__query_str(c->q, n), n->str_len, &off) != 0 ||
-            new_mnode(t, M_FIELD, &id) != 0) {
+        const char *v = es__query_str(c->q, n);
+        uint32_t vn = n->str_len;
+        if (n->field == ES_QF_AUTHOR && vn > 0 && v[0] == '@') {
+            v++; /* author:"@jdoe" as well as author:@jdoe */
+            vn--;
+            if (vn == 0) {
+                return cerr(c, ES_EQUERY, n->pos, "'author:@' needs a name");
+            }
+        }
+        if (arena_str(t, v, vn, &off) != 0 || new_mnode(t, M_FIELD, &id) != 0) {
             return cerr(c, ES_ENOMEM, 0, "out of memory");
         }
-        ascii_lower(t->arena.data + off, n->str_len);
+        ascii_lower(t->arena.data + off, vn);
         mnode *m = &t->nodes[id];
         m->field = (uint8_t)n->field;
         m->cmp = (uint8_t)n->cmp;
         m->num = n->num;
         m->a = off;
-        m->b = n->str_len;
+        m->b = vn;
         break;
     }
     case ES_Q_NOT: {
@@ -746,8 +813,9 @@ static int describe_str(es_buf *b, const char *s, size_t n)
 {
     bool plain = n > 0;
     for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == ' ' || ch == '"' || ch == '(' || ch == ')' || ch == '\\' || ch == '*') {
+        unsigned char ch = (unsigned char)s[i];
+        if (!(ch >= 0x80 || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '\'')) {
             plain = false;
         }
     }
@@ -766,11 +834,38 @@ static int describe_str(es_buf *b, const char *s, size_t n)
     return rc != 0 ? rc : es_buf_addc(b, '"');
 }
 
+/* Can this word be written bare, or would the query lexer read it as
+ * something else (an operator, a field, a tag, punctuation)? */
+static bool bare_word(const char *s, size_t n)
+{
+    if (n == 0 || s[0] == '-' || s[0] == '/' || s[0] == '@' || s[0] == '#' || s[0] == '$') {
+        return false;
+    }
+    if ((n == 2 && memcmp(s, "or", 2) == 0) || (n == 3 && memcmp(s, "and", 3) == 0) ||
+        (n == 3 && memcmp(s, "not", 3) == 0) || (n >= 4 && memcmp(s, "near", 4) == 0) ||
+        (n >= 5 && memcmp(s, "onear", 5) == 0)) {
+        return false; /* lower case already, but keep them unmistakable */
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '\'' || c == '-' || c == '_' || c == '.')) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int describe_leaf(const es_topics *t, es_buf *b, uint32_t leaf_id)
 {
     const leaf *l = &t->leaves[leaf_id];
+    if (l->verbatim) {
+        return es_buf_add(b, astr(t, l->src_off), l->src_len);
+    }
+    const pat *p0 = &t->pats[l->first_pat];
+    bool quote = l->n_pat > 1 || (p0->cls == CLS_WORD && !bare_word(astr(t, p0->off), p0->len));
     int rc = 0;
-    if (l->n_pat > 1) {
+    if (quote) {
         rc = es_buf_addc(b, '"');
     }
     for (uint32_t i = 0; i < l->n_pat && rc == 0; i++) {
@@ -781,14 +876,20 @@ static int describe_leaf(const es_topics *t, es_buf *b, uint32_t leaf_id)
         if (rc == 0 && p->cls != CLS_WORD) {
             rc = es_buf_addc(b, (char)p->cls);
         }
-        if (rc == 0) {
-            rc = es_buf_add(b, astr(t, p->off), p->len);
+        const char *s = astr(t, p->off);
+        for (uint32_t j = 0; j < p->len && rc == 0; j++) {
+            if (quote && (s[j] == '"' || s[j] == '\\')) {
+                rc = es_buf_addc(b, '\\');
+            }
+            if (rc == 0) {
+                rc = es_buf_addc(b, s[j]);
+            }
         }
         if (rc == 0 && p->prefix) {
             rc = es_buf_addc(b, '*');
         }
     }
-    if (rc == 0 && l->n_pat > 1) {
+    if (rc == 0 && quote) {
         rc = es_buf_addc(b, '"');
     }
     return rc;
