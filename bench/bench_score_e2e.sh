@@ -41,19 +41,27 @@ for mode in default compat; do
     args=""
     [ "$mode" = compat ] && args="--compat vader"
     best=0
+    bestcpu=0
     i=0
     while [ $i -lt "$runs" ]; do
         i=$((i + 1))
         t0=$(date +%s.%N)
+        # The machine may be shared: also take the process's own CPU time
+        # (user + sys), which other processes' load does not inflate.
         # shellcheck disable=SC2086
-        "$earshot" score $args < "$tmp/in.ndjson" > "$tmp/out.ndjson"
+        /usr/bin/time -f "%U %S" -o "$tmp/cpu" "$earshot" score $args \
+            < "$tmp/in.ndjson" > "$tmp/out.ndjson"
         t1=$(date +%s.%N)
         rate=$(echo "$lines / ($t1 - $t0)" | bc)
+        cpu=$(awk '{ print $1 + $2 }' "$tmp/cpu")
+        cpurate=$(echo "$lines / ($cpu + 0.005)" | bc)
         [ "$rate" -gt "$best" ] && best=$rate
+        [ "$cpurate" -gt "$bestcpu" ] && bestcpu=$cpurate
     done
     got=$(wc -l < "$tmp/out.ndjson")
     [ "$got" -eq "$lines" ] || { echo "expected $lines output lines, got $got" >&2; exit 1; }
     verdict="NOT met"
     [ "$best" -ge 300000 ] && verdict="met"
-    echo "$mode: best of $runs runs: $best lines/s (target >= 300000: $verdict)"
+    echo "$mode: best of $runs runs: $best lines/s wall clock (target >= 300000: $verdict);" \
+         "$bestcpu lines per CPU-second"
 done

@@ -10,6 +10,7 @@
 #include "tokenize.h"
 #include "earshot.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -354,6 +355,32 @@ static const char *const emoticons[] = {
 };
 #define N_EMOTICONS (sizeof emoticons / sizeof emoticons[0])
 
+/*
+ * The emoticons grouped by first byte (a counting sort done once), so a
+ * candidate position only compares against the few that can match.
+ */
+_Static_assert(N_EMOTICONS < 256, "emo_order holds uint8_t indexes");
+static uint8_t emo_order[N_EMOTICONS];
+static uint16_t emo_first[257];
+static pthread_once_t emo_once = PTHREAD_ONCE_INIT;
+
+static void emo_index(void)
+{
+    uint16_t count[256] = {0};
+    for (size_t k = 0; k < N_EMOTICONS; k++) {
+        count[(unsigned char)emoticons[k][0]]++;
+    }
+    emo_first[0] = 0;
+    for (int c = 0; c < 256; c++) {
+        emo_first[c + 1] = (uint16_t)(emo_first[c] + count[c]);
+    }
+    uint16_t next[256];
+    memcpy(next, emo_first, sizeof next);
+    for (size_t k = 0; k < N_EMOTICONS; k++) {
+        emo_order[next[(unsigned char)emoticons[k][0]]++] = (uint8_t)k;
+    }
+}
+
 static int is_ascii_alnum(unsigned char c)
 {
     return c < 0x80 && ascii_cls[c] == C_ALNUM;
@@ -380,10 +407,11 @@ static size_t match_emoticon(const unsigned char *p, size_t n, int prev_alnum, i
     if (n < 2 || p[1] == ' ' || (is_ascii_alnum(c0) && is_ascii_alnum(p[1]))) {
         return 0;
     }
-    for (size_t k = 0; k < N_EMOTICONS; k++) {
-        const char *e = emoticons[k];
+    pthread_once(&emo_once, emo_index);
+    for (size_t r = emo_first[c0]; r < emo_first[c0 + 1]; r++) {
+        const char *e = emoticons[emo_order[r]];
         /* Two bytes decide almost every candidate; every emoticon has two. */
-        if ((unsigned char)e[0] != c0 || e[1] != (char)p[1]) {
+        if (e[1] != (char)p[1]) {
             continue;
         }
         size_t el = 2;
