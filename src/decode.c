@@ -41,8 +41,8 @@
 #define DEFAULT_MAX_DEPTH 64
 #define MAX_MAX_RECORD ((size_t)1 << 30) /* vals hold 32-bit offsets */
 #define MAX_MAX_DEPTH 4096
-/* Long lines go to yajl in pieces of at most this size (see token guard). */
-#define STREAM_PIECE ((size_t)64 << 10)
+/* A streamed long line holds back at most max_record + this much. */
+#define STREAM_SLACK ((size_t)64 << 10)
 /* Twitter search responses: tweets held back until includes.users. */
 #define MAX_PENDING 10000
 #define PEND_ARENA_MAX ((size_t)64 << 20)
@@ -132,8 +132,9 @@ struct es_decoder {
     size_t col_base; /* bytes of the current line fed before this piece */
     const char *piece;
     size_t piece_len;
-    bool cb_seen;
-    size_t bytes_no_cb;
+    es_buf stail;     /* streamed line: bytes after the last token boundary */
+    bool s_in_str;    /* ... and whether they are inside a string */
+    bool s_esc;
     bool dangling;   /* non-blank bytes after the last top-level value */
     int stop;        /* nonzero return of on_mention */
     int abort_code;  /* set by a callback that cancelled the parse */
@@ -888,7 +889,6 @@ static const char *const type_names[] = {"nothing", "a string", "a number", "tru
 
 static int on_scalar(es_decoder *d, int type, const char *p, size_t n)
 {
-    d->cb_seen = true;
     int32_t id = value_node(d);
     if (d->depth == 0) {
         report(d, ES_EJSON, d->line, 0, "expected a JSON object, found %s", type_names[type]);
@@ -931,7 +931,6 @@ static int cb_string(void *ctx, const unsigned char *s, size_t n)
 
 static int open_container(es_decoder *d, bool is_array)
 {
-    d->cb_seen = true;
     int32_t id = value_node(d);
     if (d->depth >= d->max_depth) {
         d->abort_code = ES_EJSON;
@@ -980,7 +979,6 @@ static int open_container(es_decoder *d, bool is_array)
 
 static int close_container(es_decoder *d)
 {
-    d->cb_seen = true;
     frame f = d->stack[--d->depth];
     if (f.node >= 0) {
         const node *nd = &d->nodes[f.node];
@@ -1085,7 +1083,6 @@ static void reset_parse(es_decoder *d)
     d->item_depth = 0;
     d->aux_depth = 0;
     d->dangling = false;
-    d->bytes_no_cb = 0;
     d->abort_code = 0;
 }
 
@@ -1111,12 +1108,19 @@ static int syntax_error(es_decoder *d, const char *p, size_t n, bool at_line_sta
             msg[--l] = '\0';
         }
     }
-    size_t col = d->col_base + (off > 0 ? off : 1);
+    /* yajl's offset is consistent however the line is split (it is 0 when
+     * the bad byte opens this piece), so add it to the bytes fed before. */
+    size_t col = d->col_base + off;
+    if (col == 0) {
+        col = 1;
+    }
     bool open = d->depth > 0;
     uint64_t start = d->item_depth ? d->item_line : open ? d->top_line : d->line;
-    if (!open && d->top_end_here && d->abort_code == 0 &&
+    if (!open && d->top_end_here && d->abort_code == 0 && !d->streaming &&
         separator_only(p + d->top_end_off, n - d->top_end_off)) {
-        /* Silently drop the separator; the value before it was fine. */
+        /* Silently drop the separator; the value before it was fine. (Only
+         * for a line parsed whole: a streamed piece is not the whole rest
+         * of its line, and the answer must not depend on chunking.) */
     } else if (start != d->line) {
         report(d, code, start, col, "invalid JSON at line %llu column %zu: %s",
                (unsigned long long)d->line, col, msg);
@@ -1131,8 +1135,10 @@ static int syntax_error(es_decoder *d, const char *p, size_t n, bool at_line_sta
             return rc;
         }
     }
-    if (open && at_line_start && top_line < d->line && starts_value(p, n)) {
-        /* The broken value swallowed the start of this line: parse it again. */
+    if (open && at_line_start && col == 1 && top_line < d->line && starts_value(p, n)) {
+        /* The broken value swallowed the start of this line, and the first
+         * byte is where it broke: nothing of this line has been decoded
+         * yet, so parse it again as a value of its own. */
         return json_piece(d, p, n);
     }
     d->resync = true;
@@ -1176,7 +1182,6 @@ static int json_piece(es_decoder *d, const char *p, size_t n)
     d->piece = p;
     d->piece_len = n;
     d->top_end_here = false;
-    d->cb_seen = false;
     yajl_status st = yajl_parse(d->h, (const unsigned char *)p, n);
     if (d->stop != 0) {
         return d->stop;
@@ -1198,22 +1203,6 @@ static int json_piece(es_decoder *d, const char *p, size_t n)
         size_t from = d->top_end_here ? d->top_end_off : 0;
         bool nonws = has_nonws(p + from, n - from);
         d->dangling = d->top_end_here ? nonws : (d->dangling || nonws);
-    }
-    /*
-     * Token guard. yajl buffers a token that spans pieces, and only then;
-     * within a line-sized piece no token can span (JSON tokens never hold a
-     * raw newline), so only streamed long lines can grow it. A piece
-     * without any event adds to an upper bound on that token's length.
-     */
-    if (d->streaming) {
-        d->bytes_no_cb = d->cb_seen ? n : d->bytes_no_cb + n;
-        if (d->bytes_no_cb > d->max_record + STREAM_PIECE) {
-            uint64_t start = d->item_depth ? d->item_line : d->top_line;
-            report(d, ES_ETOOBIG, start, d->col_base + n, "record exceeds %zu bytes",
-                   d->max_record);
-            reset_parse(d);
-            d->resync = true;
-        }
     }
     d->col_base += n;
     return 0;
@@ -1264,12 +1253,79 @@ static int plain_piece(es_decoder *d, const char *p, size_t n, bool line_start, 
     return emit(d, &m, d->line);
 }
 
+/*
+ * Part of a line longer than carry. yajl only reports consistent error
+ * offsets, and only keeps its memory bounded, when no token is split
+ * between two yajl_parse calls; so feed up to the last token boundary
+ * (a structural byte or blank outside strings) and hold the rest back in
+ * `stail`. A single token longer than max_record + STREAM_SLACK is an
+ * oversized record.
+ */
+static int stream_piece(es_decoder *d, const char *p, size_t n, bool line_start, bool line_end)
+{
+    if (line_start) {
+        d->s_in_str = false;
+        d->s_esc = false;
+        es_buf_reset(&d->stail);
+    }
+    size_t k = 0; /* feed p[0..k) now */
+    if (line_end) {
+        k = n;
+    } else {
+        bool in_str = d->s_in_str, esc = d->s_esc;
+        for (size_t i = 0; i < n; i++) {
+            char c = p[i];
+            if (in_str) {
+                if (esc) {
+                    esc = false;
+                } else if (c == '\\') {
+                    esc = true;
+                } else if (c == '"') {
+                    in_str = false;
+                }
+            } else if (c == '"') {
+                in_str = true;
+            } else if (c == ',' || c == ':' || c == '{' || c == '}' || c == '[' || c == ']' ||
+                       is_ws(c)) {
+                k = i + 1;
+            }
+        }
+        d->s_in_str = in_str;
+        d->s_esc = esc;
+    }
+    int rc = 0;
+    if (k > 0 || (line_end && d->stail.len > 0)) {
+        if (d->stail.len > 0) {
+            if (es_buf_add(&d->stail, p, k) != 0) {
+                goto too_big;
+            }
+            rc = json_piece(d, d->stail.data, d->stail.len);
+            es_buf_reset(&d->stail);
+        } else {
+            rc = json_piece(d, p, k);
+        }
+    }
+    if (rc != 0 || d->resync) {
+        return rc; /* after an error the rest of the line is skipped */
+    }
+    if (k < n && es_buf_add(&d->stail, p + k, n - k) != 0) {
+        goto too_big;
+    }
+    return 0;
+too_big:
+    report(d, ES_ETOOBIG, d->item_depth ? d->item_line : d->top_line, d->col_base + 1,
+           "record exceeds %zu bytes", d->max_record);
+    es_buf_reset(&d->stail);
+    reset_parse(d);
+    d->resync = true;
+    return d->npend > 0 ? pend_flush(d) : 0;
+}
+
 /* One piece of a line: the whole line, or part of a streamed long one. */
 static int piece(es_decoder *d, const char *p, size_t n, bool line_start, bool line_end)
 {
     if (line_start) {
         d->col_base = 0;
-        d->bytes_no_cb = 0;
     }
     if (d->o.format == ES_FORMAT_PLAIN) {
         return plain_piece(d, p, n, line_start, line_end);
@@ -1284,16 +1340,7 @@ static int piece(es_decoder *d, const char *p, size_t n, bool line_start, bool l
     if (!d->streaming) {
         return json_piece(d, p, n);
     }
-    while (n > 0) {
-        size_t k = n < STREAM_PIECE ? n : STREAM_PIECE;
-        int rc = d->resync ? 0 : json_piece(d, p, k);
-        if (rc != 0) {
-            return rc;
-        }
-        p += k;
-        n -= k;
-    }
-    return 0;
+    return stream_piece(d, p, n, line_start, line_end);
 }
 
 /* Bytes with no newline: hold them in carry, or stream a long line. */
@@ -1410,6 +1457,7 @@ int es_decoder_new(const es_decoder_opts *o, es_decoder **out)
     es_buf_init(&d->arena, d->max_record * 3 + 4096);
     es_buf_init(&d->carry, d->max_record + 2);
     es_buf_init(&d->rec, d->max_record);
+    es_buf_init(&d->stail, d->max_record + STREAM_SLACK);
     es_buf_init(&d->text, d->max_record * 3 + 4096);
     es_buf_init(&d->url, d->max_record + 4096);
     es_buf_init(&d->tmp, d->max_record + 4096);
@@ -1521,6 +1569,7 @@ void es_decoder_free(es_decoder *d)
     es_buf_free(&d->arena);
     es_buf_free(&d->carry);
     es_buf_free(&d->rec);
+    es_buf_free(&d->stail);
     es_buf_free(&d->text);
     es_buf_free(&d->url);
     es_buf_free(&d->tmp);
