@@ -309,7 +309,9 @@ int es_spill_finish(es_spill *s)
     }
     s->finished = 1;
     if (s->n_runs == 0) {
-        qsort(s->ents, s->n_ents, sizeof *s->ents, entry_cmp);
+        if (s->n_ents > 0) {
+            qsort(s->ents, s->n_ents, sizeof *s->ents, entry_cmp);
+        }
         s->in_memory = 1;
         return 0;
     }
