@@ -64,10 +64,18 @@ typedef struct pat {
     uint32_t off, len; /* body in the strings arena */
 } pat;
 
-/* A leaf: one term (word, phrase, tag) of one topic's query. */
+/*
+ * A leaf: one distinct term (word, phrase, tag). Topics that use the same
+ * term share its leaf, so a word common to many queries ("late", "refund*")
+ * is looked up and recorded once per mention, however many topics use it.
+ */
 typedef struct leaf {
-    uint32_t topic;
+    uint64_t hash; /* of its pattern, to intern leaves while compiling */
     uint32_t first_pat, n_pat;
+    /* Topics for which a hit on this leaf makes them candidates: those
+     * whose trigger set (see choose_triggers) holds it. trig[first..+count) */
+    uint32_t trig_first, trig_count;
+    uint32_t uses; /* how many query terms across the config are this leaf */
     bool needs_pos; /* used by NEAR: record every position it matches at */
     /* The normalized tokens would not read back as the same term (an
      * emoticon such as ";-P" stops being one in lower case), so describe
@@ -142,6 +150,9 @@ struct es_topics {
 
     uint32_t *owned; /* arena offsets of owned handle bodies, by topic */
     size_t n_owned, owned_cap;
+
+    uint32_t *trig; /* see leaf.trig_first */
+    size_t n_trig;
 
     uint32_t *always; /* topics evaluated for every mention, ascending */
     size_t n_always;
@@ -305,6 +316,9 @@ typedef struct compiler {
     es_buf scratch;
     es_error *err;
     const es_qnode *cur; /* the term being compiled */
+    /* Interning table of leaves: leaf id + 1, 0 when empty. */
+    uint32_t *lt;
+    size_t lt_mask;
 } compiler;
 
 /* A byte offset in the query -> line and column, per es_topics_compile's doc. */
@@ -447,6 +461,77 @@ static int check_roundtrip(compiler *c, leaf *l)
     return 0;
 }
 
+static uint64_t pats_hash(const es_topics *t, uint32_t first, uint32_t n)
+{
+    uint64_t h = FNV_INIT;
+    for (uint32_t i = first; i < first + n; i++) {
+        const pat *p = &t->pats[i];
+        const char *body = astr(t, p->off);
+        h = fnv_step(h, p->cls);
+        h = fnv_step(h, p->prefix ? '*' : '=');
+        for (uint32_t k = 0; k < p->len; k++) {
+            h = fnv_step(h, (unsigned char)body[k]);
+        }
+        h = fnv_step(h, 0xFF); /* never in UTF-8: separates the tokens */
+    }
+    return h;
+}
+
+static bool pats_equal(const es_topics *t, uint32_t a, uint32_t b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const pat *x = &t->pats[a + i], *y = &t->pats[b + i];
+        if (x->cls != y->cls || x->prefix != y->prefix || x->len != y->len ||
+            memcmp(astr(t, x->off), astr(t, y->off), x->len) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The leaf with pattern pats[first..+n), or UINT32_MAX and the free slot. */
+static uint32_t find_leaf(const compiler *c, uint64_t h, uint32_t first, uint32_t n,
+                          size_t *slot)
+{
+    const es_topics *t = c->t;
+    for (size_t i = h & c->lt_mask;; i = (i + 1) & c->lt_mask) {
+        uint32_t v = c->lt[i];
+        if (v == 0) {
+            *slot = i;
+            return UINT32_MAX;
+        }
+        const leaf *l = &t->leaves[v - 1];
+        if (l->hash == h && l->n_pat == n && pats_equal(t, l->first_pat, first, n)) {
+            return v - 1;
+        }
+    }
+}
+
+/* Keep the interning table at most half full. */
+static int grow_leaf_table(compiler *c)
+{
+    size_t size = c->lt_mask + 1;
+    if (c->t->n_leaves * 2 < size) {
+        return 0;
+    }
+    size *= 2;
+    uint32_t *lt = calloc(size, sizeof *lt);
+    if (lt == NULL) {
+        return cerr(c, ES_ENOMEM, 0, "out of memory");
+    }
+    for (size_t i = 0; i < c->t->n_leaves; i++) {
+        size_t j = c->t->leaves[i].hash & (size - 1);
+        while (lt[j] != 0) {
+            j = (j + 1) & (size - 1);
+        }
+        lt[j] = (uint32_t)i + 1;
+    }
+    free(c->lt);
+    c->lt = lt;
+    c->lt_mask = size - 1;
+    return 0;
+}
+
 /*
  * Turn a TERM node into a leaf: run its text through the tokenizer so the
  * query's words are cut and folded exactly like a mention's.
@@ -470,6 +555,7 @@ static int compile_term(compiler *c, const es_qnode *n, uint32_t topic_id, uint3
         return cerr(c, rc, 0, "cannot tokenize a term: %s", es_strerror(rc));
     }
     uint32_t first = (uint32_t)t->n_pats;
+    size_t arena_mark = t->arena.len;
     for (size_t i = 0; i < c->toks.n; i++) {
         pat p;
         const char *s;
@@ -500,8 +586,8 @@ static int compile_term(compiler *c, const es_qnode *n, uint32_t topic_id, uint3
                         n->term == ES_QT_HASHTAG ? " (a hashtag needs a letter)" : "");
         }
     } else {
-        /* A bare word or phrase matches hashtags' bodies, never the tags
-         * themselves: a '#' it contains is taken as written. */
+        /* A bare word's text is matched as words: if the tokenizer sees a
+         * hashtag in it ("a,#b"), the tag's body is taken as a word. */
         for (uint32_t i = first; i < first + np; i++) {
             if (n->term == ES_QT_WORD && t->pats[i].cls == CLS_HASHTAG) {
                 t->pats[i].cls = CLS_WORD;
@@ -509,16 +595,31 @@ static int compile_term(compiler *c, const es_qnode *n, uint32_t topic_id, uint3
         }
     }
     t->pats[first + np - 1].prefix = n->wildcard;
+
+    /* The same term already seen (in this topic or another)? Share it. */
+    uint64_t h = pats_hash(t, first, np);
+    size_t slot;
+    uint32_t same = find_leaf(c, h, first, np, &slot);
+    if (same != UINT32_MAX) {
+        t->n_pats = first;
+        t->arena.len = arena_mark;
+        t->arena.data[arena_mark] = '\0';
+        t->leaves[same].uses++;
+        *leaf_id = same;
+        return 0;
+    }
     if (GROW(t->leaves, t->leaves_cap, t->n_leaves + 1) != 0) {
         return cerr(c, ES_ENOMEM, 0, "out of memory");
     }
     leaf *l = &t->leaves[t->n_leaves];
     memset(l, 0, sizeof *l);
-    l->topic = topic_id;
+    l->hash = h;
     l->first_pat = first;
     l->n_pat = np;
+    l->uses = 1;
     *leaf_id = (uint32_t)t->n_leaves++;
-    if ((rc = check_roundtrip(c, l)) != 0) {
+    c->lt[slot] = *leaf_id + 1;
+    if ((rc = check_roundtrip(c, l)) != 0 || (rc = grow_leaf_table(c)) != 0) {
         return rc;
     }
     return 0;
@@ -771,40 +872,175 @@ static void order_children(es_topics *t, uint32_t id)
 }
 
 /*
- * Three-valued: can this node be true for a mention that contains none of
- * the query's terms? 0 no, 1 maybe (a field or regex decides), 2 yes.
- * Topics where the root says anything but "no" must be evaluated for every
- * mention, since the index would never bring them up.
+ * Triggers. A topic is evaluated for a mention only if one of its trigger
+ * leaves hit: a set of leaves such that the query cannot be true unless at
+ * least one of them is in the text. For a leaf that is itself; for OR, the
+ * union of its children's sets; for AND, the set of any one child (the
+ * cheapest); for NEAR, either side's leaves. NOT, fields and regexes give no
+ * set, so `lang:en -acme` or a lone /regex/ has none and is evaluated for
+ * every mention (the "always" list).
+ *
+ * Cheapest means least likely to be in a mention. Without text statistics
+ * we use what the config says: a term many topics share is a context word
+ * ("late", "refund*"), one that a single topic uses is its brand. So
+ * "acme NEAR/3 late" is triggered by "acme" only, and 500 such topics do not
+ * all wake up for every "late".
  */
-static int without_terms(const es_topics *t, uint32_t id)
+#define NO_TRIGGERS UINT64_MAX
+
+static uint64_t leaf_cost(const es_topics *t, uint32_t id)
+{
+    const leaf *l = &t->leaves[id];
+    const pat *p = &t->pats[l->first_pat];
+    uint64_t cost = (uint64_t)l->uses * 8 + 1;
+    if (l->n_pat == 1 && p->prefix) {
+        cost += 32 / (p->len + 1); /* short wildcards match many words */
+    }
+    return cost;
+}
+
+static uint64_t add_cost(uint64_t a, uint64_t b)
+{
+    return a == NO_TRIGGERS || b == NO_TRIGGERS || a + b < a ? NO_TRIGGERS : a + b;
+}
+
+static uint64_t leaves_cost(const es_topics *t, const uint32_t *leaves, uint32_t n)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        sum = add_cost(sum, leaf_cost(t, leaves[i]));
+    }
+    return sum;
+}
+
+static uint64_t trigger_cost(const es_topics *t, uint32_t id)
 {
     const mnode *m = &t->nodes[id];
     switch (m->type) {
     case M_LEAF:
-    case M_NEAR:
-        return 0;
-    case M_FIELD:
-    case M_REGEX:
-        return 1;
-    case M_NOT:
-        return 2 - without_terms(t, m->a);
+        return leaf_cost(t, m->a);
+    case M_NEAR: {
+        uint64_t l = leaves_cost(t, t->kids + m->a, m->b);
+        uint64_t r = leaves_cost(t, t->kids + m->a + m->b, m->c);
+        return l < r ? l : r;
+    }
     case M_AND: {
-        int v = 2;
+        uint64_t best = NO_TRIGGERS;
         for (uint32_t i = 0; i < m->b; i++) {
-            int k = without_terms(t, t->kids[m->a + i]);
-            v = k < v ? k : v;
+            uint64_t k = trigger_cost(t, t->kids[m->a + i]);
+            best = k < best ? k : best;
         }
-        return v;
+        return best;
     }
-    default: {
-        int v = 0;
+    case M_OR: {
+        uint64_t sum = 0;
         for (uint32_t i = 0; i < m->b; i++) {
-            int k = without_terms(t, t->kids[m->a + i]);
-            v = k > v ? k : v;
+            sum = add_cost(sum, trigger_cost(t, t->kids[m->a + i]));
         }
-        return v;
+        return sum;
     }
+    default:
+        return NO_TRIGGERS;
     }
+}
+
+typedef struct trig_pair {
+    uint32_t leaf, topic;
+} trig_pair;
+
+typedef struct trig_list {
+    trig_pair *v;
+    size_t n, cap;
+} trig_list;
+
+static int add_trigger(trig_list *tl, uint32_t leaf_id, uint32_t topic_id)
+{
+    if (GROW(tl->v, tl->cap, tl->n + 1) != 0) {
+        return ES_ENOMEM;
+    }
+    tl->v[tl->n].leaf = leaf_id;
+    tl->v[tl->n].topic = topic_id;
+    tl->n++;
+    return 0;
+}
+
+/* Emit the trigger set trigger_cost() priced. Only called when it exists. */
+static int emit_triggers(const es_topics *t, uint32_t id, uint32_t topic_id, trig_list *tl)
+{
+    const mnode *m = &t->nodes[id];
+    int rc = 0;
+    switch (m->type) {
+    case M_LEAF:
+        return add_trigger(tl, m->a, topic_id);
+    case M_NEAR: {
+        const uint32_t *k = t->kids + m->a;
+        uint32_t n = m->b;
+        if (leaves_cost(t, k + m->b, m->c) < leaves_cost(t, k, m->b)) {
+            k += m->b;
+            n = m->c;
+        }
+        for (uint32_t i = 0; i < n && rc == 0; i++) {
+            rc = add_trigger(tl, k[i], topic_id);
+        }
+        return rc;
+    }
+    case M_AND: {
+        uint32_t best = 0;
+        uint64_t best_cost = NO_TRIGGERS;
+        for (uint32_t i = 0; i < m->b; i++) {
+            uint64_t k = trigger_cost(t, t->kids[m->a + i]);
+            if (k < best_cost) {
+                best_cost = k;
+                best = t->kids[m->a + i];
+            }
+        }
+        return emit_triggers(t, best, topic_id, tl);
+    }
+    case M_OR:
+        for (uint32_t i = 0; i < m->b && rc == 0; i++) {
+            rc = emit_triggers(t, t->kids[m->a + i], topic_id, tl);
+        }
+        return rc;
+    default:
+        return 0;
+    }
+}
+
+/* Choose every topic's triggers (or put it on the always list). */
+static int choose_triggers(es_topics *t)
+{
+    trig_list tl = {0};
+    int rc = 0;
+    for (size_t i = 0; i < t->n_topics && rc == 0; i++) {
+        uint32_t root = t->topics[i].root;
+        if (trigger_cost(t, root) == NO_TRIGGERS) {
+            t->always[t->n_always++] = (uint32_t)i;
+        } else {
+            rc = emit_triggers(t, root, (uint32_t)i, &tl);
+        }
+    }
+    /* Group by leaf (a counting sort, stable: topics stay ascending). */
+    t->trig = malloc((tl.n ? tl.n : 1) * sizeof *t->trig);
+    if (rc != 0 || t->trig == NULL) {
+        free(tl.v);
+        return ES_ENOMEM;
+    }
+    for (size_t i = 0; i < tl.n; i++) {
+        t->leaves[tl.v[i].leaf].trig_count++;
+    }
+    uint32_t at = 0;
+    for (size_t i = 0; i < t->n_leaves; i++) {
+        t->leaves[i].trig_first = at;
+        at += t->leaves[i].trig_count;
+        t->leaves[i].trig_count = 0;
+    }
+    for (size_t i = 0; i < tl.n; i++) {
+        leaf *l = &t->leaves[tl.v[i].leaf];
+        t->trig[l->trig_first + l->trig_count++] = tl.v[i].topic;
+    }
+    t->n_trig = tl.n;
+    free(tl.v);
+    return 0;
 }
 
 /* ---- describing --------------------------------------------------------- */
@@ -1156,6 +1392,7 @@ void es_topics_free(es_topics *t)
     free(t->plen);
     free(t->postings);
     free(t->always);
+    free(t->trig);
     free(t->owned);
     free(t);
 }
@@ -1305,21 +1542,24 @@ int es_topics_compile(const es_topic_def *defs, size_t n, es_topics **out, es_er
     c.err = err;
     es_tokens_init(&c.toks);
     es_buf_init(&c.scratch, ES_QUERY_MAX_LEN * 8);
+    c.lt = calloc(64, sizeof *c.lt);
+    c.lt_mask = 63;
+    if (c.lt == NULL) {
+        rc = es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+    }
 
     for (size_t i = 0; i < n && rc == 0; i++) {
         c.def = &defs[i];
         t->n_topics = i + 1; /* so es_topics_free sees what was built */
         rc = compile_topic(&c, (uint32_t)i);
-        if (rc == 0 && without_terms(t, t->topics[i].root) != 0) {
-            t->always[t->n_always++] = (uint32_t)i;
-        }
     }
     t->n_topics = n;
-    if (rc == 0 && build_index(t) != 0) {
+    if (rc == 0 && (choose_triggers(t) != 0 || build_index(t) != 0)) {
         rc = es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
     }
     es_tokens_free(&c.toks);
     es_buf_free(&c.scratch);
+    free(c.lt);
     if (rc != 0) {
         es_topics_free(t);
         return rc;
@@ -1482,9 +1722,12 @@ static void try_leaf(es_matcher *m, uint32_t id, uint32_t pos)
         m->leaf_epoch[id] = m->epoch;
         m->leaf_head[id] = -1;
         m->leaf_tail[id] = -1;
-        if (m->topic_epoch[l->topic] != m->epoch) {
-            m->topic_epoch[l->topic] = m->epoch;
-            m->cand[m->n_cand++] = l->topic;
+        const uint32_t *trig = t->trig + l->trig_first;
+        for (uint32_t i = 0; i < l->trig_count; i++) {
+            if (m->topic_epoch[trig[i]] != m->epoch) {
+                m->topic_epoch[trig[i]] = m->epoch;
+                m->cand[m->n_cand++] = trig[i];
+            }
         }
     }
     if (!l->needs_pos) {
