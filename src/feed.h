@@ -13,8 +13,9 @@
  * (Its option rows live in the config schema, src/config_schema.c, so
  * `earshot check` validates them before any feed is made; a feed reads them
  * with es_config_item_str/int/bool/get and secrets with
- * es_config_resolve_secret.)  Adding a feed type? Add its vtable to the list
- * in feed.c, its extern below, and its rows to the config schema.
+ * es_config_resolve_secret.)  Adding a feed type? Name its vtable as in the
+ * externs below (feed.c already looks those names up) and give it its rows
+ * in the config schema; a new type name also needs a line in feed.c.
  *
  * The feed instance (es_feed) is also the feed type's handle on its HOST,
  * the engine: every es_feed_* function below is something a feed type
@@ -78,7 +79,14 @@ typedef struct es_feed_type {
     void (*destroy)(void *state);
 } es_feed_type;
 
+/* The feed types, one file each: feed_file.c, feed_sse.c, feed_ndjson.c,
+ * feed_poll.c, feed_webhook.c. Define yours under exactly this name and
+ * es_feed_type_find() finds it. */
 extern const es_feed_type es_feed_type_file;
+extern const es_feed_type es_feed_type_sse;
+extern const es_feed_type es_feed_type_ndjson;
+extern const es_feed_type es_feed_type_poll;
+extern const es_feed_type es_feed_type_webhook;
 
 /* The type named `name` among those linked in, or NULL. */
 const es_feed_type *es_feed_type_find(const char *name);
