@@ -209,6 +209,12 @@ static es_str opt_str(const es__rec *r, int s, int f, int num_ok)
     return out;
 }
 
+/* ES_DECODE_ID_OPTIONAL (earshot score) relaxes the id of every format. */
+static int id_req(const es__rec *r)
+{
+    return (r->flags & ES_DECODE_ID_OPTIONAL) ? OPTIONAL : REQUIRED;
+}
+
 static int too_big(es_error *err)
 {
     return field_err(err, ES_ETOOBIG, "record text exceeds its size limit");
@@ -239,9 +245,8 @@ static const char *const generic_roots[] = {"", "[*]"};
 static int map_earshot(es__rec *r, es_mention *m, es_error *err)
 {
     const int s = ES__SPEC_EARSHOT;
-    int id_req = (r->flags & ES_DECODE_ID_OPTIONAL) ? OPTIONAL : REQUIRED;
     int rc;
-    if ((rc = get_str(r, s, E_ID, id_req, NUM_OK, true, &m->id, err)) != 0 ||
+    if ((rc = get_str(r, s, E_ID, id_req(r), NUM_OK, true, &m->id, err)) != 0 ||
         (rc = get_str(r, s, E_TEXT, REQUIRED, STR_ONLY, true, &m->text, err)) != 0 ||
         (rc = get_time(r, s, E_CREATED, true, m, err)) != 0 ||
         (rc = get_str(r, s, E_AUTHOR, OPTIONAL, STR_ONLY, true, &m->author, err)) != 0 ||
@@ -266,7 +271,7 @@ static int map_earshot(es__rec *r, es_mention *m, es_error *err)
 
 enum {
     M_ID, M_CONTENT, M_SPOILER, M_CREATED, M_ACCT, M_FOLLOWERS, M_FAVS, M_REBLOGS,
-    M_REPLIES, M_LANG, M_REPLY_TO, M_URL, M_URI, M_ACCOUNT, M_N
+    M_REPLIES, M_LANG, M_REPLY_TO, M_URL, M_URI, M_ACCOUNT, M_REBLOG, M_N
 };
 static const char *const mastodon_fields[M_N] = {
     [M_ID] = "id",
@@ -283,6 +288,7 @@ static const char *const mastodon_fields[M_N] = {
     [M_URL] = "url",
     [M_URI] = "uri",
     [M_ACCOUNT] = "account",
+    [M_REBLOG] = "reblog",
 };
 
 static int map_mastodon(es__rec *r, es_mention *m, es_error *err)
@@ -290,7 +296,13 @@ static int map_mastodon(es__rec *r, es_mention *m, es_error *err)
     const int s = ES__SPEC_MASTODON;
     es_str content = {NULL, 0};
     int rc;
-    if ((rc = get_str(r, s, M_ID, REQUIRED, NUM_OK, false, &m->id, err)) != 0 ||
+    /* A boost repeats someone else's status (its content is empty); the
+     * original is the mention, and it arrives on its own. */
+    const es__val *boost = es__get(r, s, M_REBLOG);
+    if (boost != NULL && boost->type == ES__V_MAP) {
+        return ES__SKIP;
+    }
+    if ((rc = get_str(r, s, M_ID, id_req(r), NUM_OK, false, &m->id, err)) != 0 ||
         (rc = get_str(r, s, M_CONTENT, REQUIRED, STR_ONLY, false, &content, err)) != 0 ||
         (rc = get_time(r, s, M_CREATED, false, m, err)) != 0) {
         return rc;
@@ -376,7 +388,7 @@ static const char *const twitter_lists[] = {"data"};
 static int map_twitter_spec(es__rec *r, int s, es_mention *m, es_error *err)
 {
     int rc;
-    if ((rc = get_str(r, s, T_ID, REQUIRED, NUM_OK, false, &m->id, err)) != 0) {
+    if ((rc = get_str(r, s, T_ID, id_req(r), NUM_OK, false, &m->id, err)) != 0) {
         return rc;
     }
     m->text = opt_str(r, s, T_NOTE, STR_ONLY);
@@ -393,11 +405,13 @@ static int map_twitter_spec(es__rec *r, int s, es_mention *m, es_error *err)
     get_count(r, s, T_LIKES, false, &m->likes, err);
     get_count(r, s, T_RTS, false, &m->reposts, err);
     get_count(r, s, T_REPLIES, false, &m->replies, err);
-    if (es_buf_adds(r->url, "https://x.com/i/web/status/") != 0 ||
-        es_buf_add(r->url, m->id.ptr, m->id.len) != 0) {
-        return too_big(err);
+    if (m->id.ptr != NULL) {
+        if (es_buf_adds(r->url, "https://x.com/i/web/status/") != 0 ||
+            es_buf_add(r->url, m->id.ptr, m->id.len) != 0) {
+            return too_big(err);
+        }
+        m->url = buf_str(r->url);
     }
-    m->url = buf_str(r->url);
     /* The username lives in includes.users; the core resolves it. */
     r->want_user = opt_str(r, s, T_AUTHOR_ID, NUM_OK);
     return 0;
@@ -483,7 +497,7 @@ static int map_reddit(es__rec *r, es_mention *m, es_error *err)
     int rc;
     m->id = opt_str(r, s, b + RF_NAME, STR_ONLY);
     if (m->id.ptr == NULL &&
-        (rc = get_str(r, s, b + RF_ID, REQUIRED, NUM_OK, false, &m->id, err)) != 0) {
+        (rc = get_str(r, s, b + RF_ID, id_req(r), NUM_OK, false, &m->id, err)) != 0) {
         return rc;
     }
     /* Reddit escapes &, < and > in text unless asked for raw_json. */
@@ -545,7 +559,7 @@ static int map_hn(es__rec *r, es_mention *m, es_error *err)
 {
     const int s = ES__SPEC_HN;
     int rc;
-    if ((rc = get_str(r, s, H_ID, REQUIRED, NUM_OK, false, &m->id, err)) != 0) {
+    if ((rc = get_str(r, s, H_ID, id_req(r), NUM_OK, false, &m->id, err)) != 0) {
         return rc;
     }
     /* comment_text and story_text are HTML (<p>, &#x27;, links). */
@@ -581,7 +595,7 @@ static int map_hn(es__rec *r, es_mention *m, es_error *err)
     m->author = opt_str(r, s, H_AUTHOR, STR_ONLY);
     m->reply_to = opt_str(r, s, H_PARENT, NUM_OK);
     m->url = opt_str(r, s, H_URL, STR_ONLY);
-    if (m->url.ptr == NULL) {
+    if (m->url.ptr == NULL && m->id.ptr != NULL) {
         if (es_buf_adds(r->url, "https://news.ycombinator.com/item?id=") != 0 ||
             es_buf_add(r->url, m->id.ptr, m->id.len) != 0) {
             return too_big(err);
@@ -620,7 +634,7 @@ static int map_bluesky(es__rec *r, es_mention *m, es_error *err)
 {
     const int s = ES__SPEC_BLUESKY;
     int rc;
-    if ((rc = get_str(r, s, B_URI, REQUIRED, STR_ONLY, false, &m->id, err)) != 0 ||
+    if ((rc = get_str(r, s, B_URI, id_req(r), STR_ONLY, false, &m->id, err)) != 0 ||
         (rc = get_str(r, s, B_TEXT, REQUIRED, STR_ONLY, false, &m->text, err)) != 0 ||
         (rc = get_time(r, s, has(r, s, B_CREATED) ? B_CREATED : B_INDEXED, false, m, err)) != 0) {
         return rc;
@@ -635,7 +649,7 @@ static int map_bluesky(es__rec *r, es_mention *m, es_error *err)
     /* at://DID/app.bsky.feed.post/RKEY -> https://bsky.app/profile/WHO/post/RKEY */
     const char *u = m->id.ptr;
     size_t n = m->id.len;
-    if (n > 5 && memcmp(u, "at://", 5) == 0) {
+    if (u != NULL && n > 5 && memcmp(u, "at://", 5) == 0) {
         const char *did = u + 5;
         const char *slash = memchr(did, '/', n - 5);
         const char *rkey = u + n;
@@ -686,7 +700,7 @@ static int map_jsonfeed(es__rec *r, es_mention *m, es_error *err)
 {
     const int s = ES__SPEC_JSONFEED;
     int rc;
-    if ((rc = get_str(r, s, J_ID, REQUIRED, NUM_OK, false, &m->id, err)) != 0) {
+    if ((rc = get_str(r, s, J_ID, id_req(r), NUM_OK, false, &m->id, err)) != 0) {
         return rc;
     }
     es_str title = opt_str(r, s, J_TITLE, STR_ONLY);

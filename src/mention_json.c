@@ -166,6 +166,32 @@ static bool key_in_extra(const char *k, size_t kl, const char *extra, size_t ext
     return false;
 }
 
+/*
+ * Copy a member as written, except that a member spanning lines (from a
+ * pretty-printed input document) loses its blanks outside strings: the
+ * output is one NDJSON line. Invalid UTF-8 is repaired either way.
+ */
+static int copy_member(es_buf *out, const char *s, size_t n)
+{
+    if (memchr(s, '\n', n) == NULL && memchr(s, '\r', n) == NULL) {
+        return es__utf8_sanitize(out, s, n);
+    }
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+            i++;
+            continue;
+        }
+        size_t end = s[i] == '"' ? skip_string(s, n, i) : i + 1;
+        int rc = es__utf8_sanitize(out, s + i, end - i);
+        if (rc != 0) {
+            return rc;
+        }
+        i = end;
+    }
+    return 0;
+}
+
 static int pass_through(const es_str raw, es_buf *out, const char *extra, size_t extra_len)
 {
     const char *s = raw.ptr;
@@ -186,7 +212,7 @@ static int pass_through(const es_str raw, es_buf *out, const char *extra, size_t
             continue;
         }
         if ((rc = es_buf_addc(out, ',')) == 0) {
-            rc = es__utf8_sanitize(out, s + mb.start, mb.end - mb.start);
+            rc = copy_member(out, s + mb.start, mb.end - mb.start);
         }
     }
     return rc;

@@ -626,6 +626,43 @@ static void test_wrong_format(void **state)
     es_buf_free(&g.log);
 }
 
+/* A pretty-printed earshot record still gives one-line output, and its
+ * unknown nested member keeps its content. */
+static void test_pretty_pass_through(void **state)
+{
+    (void)state;
+    got g;
+    got_init(&g);
+    decode(&g, ES_FORMAT_EARSHOT,
+           "[\n  {\n    \"id\": \"1\",\n    \"text\": \"hi\",\n    \"meta\": {\n"
+           "      \"tags\": [\"a b\", 2]\n    }\n  }\n]\n",
+           0);
+    assert_has(&g, "M 2 {\"id\":\"1\",\"text\":\"hi\",\"meta\":{\"tags\":[\"a b\",2]}} ms=");
+    es_buf_free(&g.log);
+}
+
+static void test_platform_flags_and_boosts(void **state)
+{
+    (void)state;
+    got g;
+    got_init(&g);
+    decode_ex(&g, ES_FORMAT_HN, ES_DECODE_ID_OPTIONAL, 0, 0, "{\"title\":\"no id\"}\n", 19, 0);
+    assert_has(&g, "M 1 {\"text\":\"no id\",\"source\":\"hn\"}");
+    es_buf_free(&g.log);
+
+    got_init(&g);
+    decode(&g, ES_FORMAT_MASTODON,
+           "{\"id\":\"9\",\"content\":\"\",\"account\":{\"acct\":\"b\"},"
+           "\"reblog\":{\"id\":\"1\",\"content\":\"<p>orig</p>\"}}\n"
+           "{\"id\":\"10\",\"content\":\"<p>own</p>\",\"reblog\":null,\"account\":{}}\n",
+           0);
+    /* The boost is neither a mention nor an error. */
+    assert_int_equal(g.mentions, 1);
+    assert_int_equal(g.errors, 0);
+    assert_has(&g, "M 2 {\"id\":\"10\",\"text\":\"own\"");
+    es_buf_free(&g.log);
+}
+
 /* ------------------------------------------------------------------ */
 /* plain                                                              */
 
@@ -815,6 +852,8 @@ int main(void)
         cmocka_unit_test(test_bluesky),
         cmocka_unit_test(test_jsonfeed),
         cmocka_unit_test(test_wrong_format),
+        cmocka_unit_test(test_pretty_pass_through),
+        cmocka_unit_test(test_platform_flags_and_boosts),
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_write_json),
