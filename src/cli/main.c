@@ -17,6 +17,7 @@ static const struct command {
     {"backfill", es_cmd_backfill, "run the pipeline over past mentions in event time"},
     {"spikes", es_cmd_spikes, "run the spike detector over count series (CSV)"},
     {"check", es_cmd_check, "validate a config and say what it would do"},
+    {"run", es_cmd_run, "live: stream mentions from the feeds to the sinks until stopped"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,1397 @@
+/*
+ * The live engine: the loop, the pipeline, the feeds and asynchronous alert
+ * delivery. See engine.h for the shape; the order of things that keeps
+ * "no mention missed or repeated" true is:
+ *
+ *   1. a feed hands bytes to the host (feed.c), which decodes them, checks
+ *      each id against the store (memory) and runs new mentions through
+ *      the pipeline;
+ *   2. every alert is enqueued in the spool (its own committed SQLite
+ *      transaction) inside that same call;
+ *   3. the feed then records its cursor (memory);
+ *   4. the commit timer writes the seen ids and cursors in one transaction.
+ *
+ * A crash before 4 replays mentions from the older cursor; their alerts
+ * carry the same idempotency key and the spool refuses them. Nothing is
+ * ever skipped, because a cursor is never on disk before its alerts.
+ */
+#include "engine.h"
+#include "config.h"
+#include "deliver.h"
+#include "detect.h"
+#include "feed.h"
+#include "http.h"
+#include "log.h"
+#include "pipeline.h"
+#include "sink.h"
+#include "spool.h"
+#include "store.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#define COMP "engine"
+#define HOUSEKEEPING_MS 1000
+#define COMMIT_MS 100
+#define PRUNE_EVERY_MS (10 * 60 * 1000)
+/* Local deliveries per sink per pump, so a backlog cannot hold the loop. */
+#define PUMP_BATCH 256
+/* HTTP requests in flight per sink. One keeps a chat channel in order. */
+#define HTTP_IN_FLIGHT 1
+
+typedef struct esink {
+    struct es_engine *e;
+    es_sink *sink;
+    const es_config_item *item;
+    int min_severity;
+    unsigned kinds; /* bit per es_alert_kind; 0: all */
+    bool smtp;
+    int in_flight;
+    int refs; /* generations holding it + requests in flight */
+} esink;
+
+/* Everything a reload swaps at once. */
+typedef struct gen {
+    es_config *cfg;
+    es_lexicon *lex;
+    es_cues *cues;
+    es_detect_params *params;
+    es_pipeline *pipe;
+    esink **sinks;
+    size_t n_sinks;
+    es_deliver *smtp; /* synchronous deliverer for SMTP sinks, or NULL */
+} gen;
+
+typedef struct feedx {
+    es_feed *f;
+    bool stalled;
+    int64_t stalled_at;
+    bool closing;
+} feedx;
+
+enum { RUNNING, DRAINING, CLOSING };
+
+typedef struct es_engine {
+    es_engine_opts o;
+    uv_loop_t loop;
+    es_http *http;
+    es_store *store;
+    es_spool *spool;
+    gen *g;
+    es_feed_env env;
+    feedx **feeds;
+    size_t n_feeds;
+    size_t feeds_open; /* made and not yet closed (includes closing ones) */
+    uv_signal_t sig_int, sig_term, sig_hup;
+    uv_timer_t house, pump_timer, commit_timer, drain_timer;
+    int handles_open;
+    int state;
+    bool paused;
+    bool stop_requested;
+    int fatal;
+    int64_t pending; /* undelivered alerts for the configured sinks */
+    int64_t max_event_ms, wall_at_max;
+    int64_t last_stats_ms, last_prune_ms;
+    int64_t drain_deadline;
+    uint64_t alerts, delivered, retried, dead;
+    es_buf scratch;
+    es_sink_request req;
+    es_spool_item item;
+} es_engine;
+
+typedef struct delivery {
+    es_engine *e;
+    esink *s;
+    int64_t id;
+    int attempts;
+    char key[128];
+} delivery;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void schedule_pump(es_engine *e, int64_t delay_ms);
+static void begin_shutdown(es_engine *e, const char *why);
+static void maybe_finish_drain(es_engine *e);
+static void on_house(uv_timer_t *t);
+
+/* ---- Sinks from the config ---------------------------------------------- */
+
+static void esink_unref(esink *s)
+{
+    if (--s->refs == 0) {
+        es_sink_free(s->sink);
+        free(s);
+    }
+}
+
+/* The config's typed values -> the sink's key/value options. */
+typedef struct kvset {
+    es_sink_kv kv[128];
+    size_t n;
+    es_sink_kv sec[16];
+    size_t n_sec;
+    char *owned[160];
+    size_t n_owned;
+} kvset;
+
+static const char *keep(kvset *k, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static const char *keep(kvset *k, const char *fmt, ...)
+{
+    if (k->n_owned == sizeof k->owned / sizeof k->owned[0]) {
+        return NULL;
+    }
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char *s = strdup(buf);
+    if (s != NULL) {
+        k->owned[k->n_owned++] = s;
+    }
+    return s;
+}
+
+static void kv_add(kvset *k, const char *key, const char *v)
+{
+    if (v != NULL && k->n < sizeof k->kv / sizeof k->kv[0]) {
+        k->kv[k->n++] = (es_sink_kv){key, v};
+    }
+}
+
+static int add_option(kvset *k, const es_config_item *it, const char *name, es_error *err)
+{
+    const es_config_value *v = es_config_item_get(it, name);
+    if (v == NULL || !v->has || v->opt == NULL) {
+        return 0;
+    }
+    switch (v->opt->type) {
+    case ES_OPT_SECRET: {
+        if (v->secret == ES_SECRET_LITERAL) {
+            kv_add(k, name, v->str);
+            return 0;
+        }
+        if (v->secret == ES_SECRET_NONE) {
+            return 0;
+        }
+        char *val = NULL;
+        int rc = es_config_resolve_secret(it, name, &val, err);
+        if (rc == ES_ENOTFOUND) {
+            return 0;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+        if (k->n_sec == sizeof k->sec / sizeof k->sec[0] ||
+            k->n_owned == sizeof k->owned / sizeof k->owned[0]) {
+            free(val);
+            return ES_ETOOBIG;
+        }
+        k->owned[k->n_owned++] = val;
+        k->sec[k->n_sec++] = (es_sink_kv){name, val};
+        return 0;
+    }
+    case ES_OPT_LIST:
+        for (size_t i = 0; i < v->n_list; i++) {
+            kv_add(k, name, v->list[i]);
+        }
+        return 0;
+    case ES_OPT_INT:
+    case ES_OPT_SIZE:
+        kv_add(k, name, keep(k, "%lld", (long long)v->i));
+        return 0;
+    case ES_OPT_BOOL:
+        kv_add(k, name, v->i ? "true" : "false");
+        return 0;
+    case ES_OPT_DURATION:
+        kv_add(k, name, keep(k, "%lldms", (long long)v->i));
+        return 0;
+    case ES_OPT_FLOAT:
+        if (strcmp(name, "rate") == 0) {
+            /* The config says messages per second; the sink wants N/period. */
+            if (v->f <= 0) {
+                return 0; /* the sink type's own limit */
+            }
+            if (v->f >= 1) {
+                kv_add(k, name, keep(k, "%lld/s", (long long)llround(v->f)));
+            } else {
+                kv_add(k, name, keep(k, "1/%lldms", (long long)llround(1000.0 / v->f)));
+            }
+            return 0;
+        }
+        kv_add(k, name, keep(k, "%g", v->f));
+        return 0;
+    default:
+        kv_add(k, name, v->str);
+        return 0;
+    }
+}
+
+static int make_sink(es_engine *e, const es_config_item *it, esink **out, es_error *err)
+{
+    const char *name = es_config_item_name(it);
+    const char *type = es_config_item_type(it);
+    const struct es_sink_type *t = es_sink_type_find(type);
+    int line, col;
+    es_config_item_pos(it, &line, &col);
+    if (t == NULL) {
+        return es_error_set(err, ES_ECONFIG, line, col, "sink '%s': type '%s' is not available",
+                            name, type);
+    }
+    kvset *k = calloc(1, sizeof *k);
+    if (k == NULL) {
+        return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+    }
+    int rc = 0;
+    for (const es_sink_option *o = es_sink_common_options; rc == 0 && o->name != NULL; o++) {
+        rc = add_option(k, it, o->name, err);
+    }
+    for (const es_sink_option *o = t->options; rc == 0 && o != NULL && o->name != NULL; o++) {
+        bool dup = false;
+        for (const es_sink_option *c = es_sink_common_options; c->name != NULL; c++) {
+            dup |= strcmp(c->name, o->name) == 0;
+        }
+        if (!dup) {
+            rc = add_option(k, it, o->name, err);
+        }
+    }
+    esink *s = NULL;
+    if (rc == 0) {
+        es_sink_opts so = {
+            .sink_name = name, .kv = k->kv, .n_kv = k->n, .secrets = k->sec, .n_secrets = k->n_sec,
+        };
+        s = calloc(1, sizeof *s);
+        if (s == NULL) {
+            rc = es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+        } else if ((rc = es_sink_new(name, type, &so, &s->sink, err)) != 0) {
+            free(s);
+            s = NULL;
+        }
+    }
+    for (size_t i = 0; i < k->n_owned; i++) {
+        /* Secrets are wiped before they are freed. */
+        memset(k->owned[i], 0, strlen(k->owned[i]));
+        free(k->owned[i]);
+    }
+    free(k);
+    if (rc != 0) {
+        if (err != NULL && err->line == 0) {
+            err->line = line;
+            err->col = col;
+        }
+        return rc;
+    }
+    s->e = e;
+    s->item = it;
+    s->refs = 1;
+    s->smtp = strcmp(type, "smtp") == 0;
+    const char *sev = es_config_item_str(it, "min_severity");
+    s->min_severity = sev == NULL || strcmp(sev, "info") == 0 ? ES_SEV_INFO
+                      : strcmp(sev, "warning") == 0          ? ES_SEV_WARNING
+                                                             : ES_SEV_CRITICAL;
+    const es_config_value *kv = es_config_item_get(it, "kinds");
+    if (kv != NULL && kv->has) {
+        for (size_t i = 0; i < kv->n_list; i++) {
+            for (int kd = ES_ALERT_COMPLAINT; kd <= ES_ALERT_FEED_STALLED; kd++) {
+                if (strcmp(kv->list[i], es_alert_kind_name((es_alert_kind)kd)) == 0) {
+                    s->kinds |= 1u << kd;
+                }
+            }
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+/* ---- Generations (what SIGHUP swaps) ------------------------------------- */
+
+static int on_alert(void *ud, const es_alert *a);
+
+static void gen_free(gen *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    es_pipeline_free(g->pipe);
+    es_deliver_free(g->smtp);
+    for (size_t i = 0; i < g->n_sinks; i++) {
+        esink_unref(g->sinks[i]);
+    }
+    free(g->sinks);
+    free(g->params);
+    es_cues_free(g->cues);
+    es_lexicon_free(g->lex);
+    es_config_free(g->cfg);
+    free(g);
+}
+
+/* Build everything for `cfg` (taken over, also on failure). Sinks whose
+ * settings did not change are carried over from `old` (with their rate
+ * limits and requests in flight). */
+static int gen_new(es_engine *e, es_config *cfg, const gen *old, gen **out, es_error *err)
+{
+    gen *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        es_config_free(cfg);
+        return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+    }
+    g->cfg = cfg;
+    const char *lexdir = e->o.lexicons_dir != NULL ? e->o.lexicons_dir
+                                                   : es_config_lexicons_dir(cfg);
+    if (lexdir == NULL) {
+        lexdir = e->o.default_lexicons;
+    }
+    int rc = es_lexicon_load(lexdir, &g->lex, err);
+    rc = rc ? rc : es_cues_load(lexdir, &g->cues, err);
+    if (rc != 0) {
+        goto fail;
+    }
+    const es_topics *topics = es_config_topics(cfg);
+    size_t nt = topics != NULL ? es_topics_count(topics) : 0;
+    g->params = calloc(nt ? nt : 1, sizeof *g->params);
+    if (g->params == NULL) {
+        rc = es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        g->params[i] = *es__config_detect(cfg, i);
+    }
+    es_pipeline_opts po = {
+        .topics = topics, .params = g->params, .lex = g->lex, .cues = g->cues,
+        .on_alert = on_alert, .ud = e,
+    };
+    if ((rc = es_pipeline_new(&po, &g->pipe)) != 0) {
+        es_error_set(err, rc, 0, 0, "cannot build the pipeline: %s", es_strerror(rc));
+        goto fail;
+    }
+    size_t ns = es_config_sink_count(cfg);
+    g->sinks = calloc(ns ? ns : 1, sizeof *g->sinks);
+    if (g->sinks == NULL) {
+        rc = es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        const es_config_item *it = es_config_sink(cfg, i);
+        esink *s = NULL;
+        for (size_t j = 0; old != NULL && j < old->n_sinks; j++) {
+            if (es_config_item_equal(old->sinks[j]->item, it)) {
+                s = old->sinks[j];
+                s->refs++;
+                s->item = it;
+                break;
+            }
+        }
+        if (s == NULL && (rc = make_sink(e, it, &s, err)) != 0) {
+            goto fail;
+        }
+        g->sinks[g->n_sinks++] = s;
+        if (s->smtp) {
+            if (g->smtp == NULL && (rc = es_deliver_new(e->spool, &g->smtp)) != 0) {
+                es_error_set(err, rc, 0, 0, "cannot set up e-mail delivery");
+                goto fail;
+            }
+            es_deliver_add_sink(g->smtp, s->sink);
+        }
+    }
+    *out = g;
+    return 0;
+
+fail:
+    if (old != NULL) {
+        /* Carried-over sinks point at the new items; point them back. */
+        for (size_t i = 0; i < g->n_sinks; i++) {
+            for (size_t j = 0; j < old->n_sinks; j++) {
+                if (old->sinks[j] == g->sinks[i]) {
+                    g->sinks[i]->item = es_config_sink(old->cfg, j);
+                }
+            }
+        }
+    }
+    gen_free(g);
+    return rc != 0 ? rc : ES_ECONFIG;
+}
+
+static int64_t count_pending(es_engine *e)
+{
+    int64_t total = 0;
+    for (size_t i = 0; e->g != NULL && i < e->g->n_sinks; i++) {
+        const char *name = e->g->sinks[i]->sink->name;
+        int64_t n = 0;
+        if (es_spool_count(e->spool, ES_SPOOL_PENDING, name, &n) == 0) {
+            total += n;
+        }
+        if (es_spool_count(e->spool, ES_SPOOL_INFLIGHT, name, &n) == 0) {
+            total += n;
+        }
+    }
+    return total;
+}
+
+/* ---- Alerts: pipeline -> spool -------------------------------------------- */
+
+static bool wanted(const esink *s, const es_alert *a)
+{
+    if ((int)a->severity < s->min_severity) {
+        return false;
+    }
+    return s->kinds == 0 || (s->kinds & (1u << a->kind)) != 0;
+}
+
+static int enqueue(es_engine *e, esink *s, const es_alert *a, const char *key, int64_t now)
+{
+    es_notification n = {
+        .key = key, .alerts = a, .n_alerts = 1, .count = 1, .sent_ms = now,
+    };
+    es_buf_reset(&e->scratch);
+    int rc = es_notification_to_json(&n, &e->scratch);
+    if (rc != 0) {
+        ES_LOG_ERROR(COMP, "cannot encode alert %s: %s", key, es_strerror(rc));
+        return 0; /* this alert is lost, not the process */
+    }
+    rc = es_spool_enqueue(e->spool, s->sink->name, key, e->scratch.data, e->scratch.len, now);
+    if (rc < 0) {
+        ES_LOG_ERROR(COMP, "cannot spool alert %s for sink %s: %s", key, s->sink->name,
+                     es_spool_errmsg(e->spool));
+        return rc;
+    }
+    if (rc == 0) {
+        e->pending++;
+    }
+    return 0;
+}
+
+int es__engine_dispatch(es_engine *e, const es_alert *a)
+{
+    char id[27];
+    es_alert_make_id(a, id);
+    int64_t now = wall_ms();
+    e->alerts++;
+    ES_LOG_DEBUG(COMP, "alert %s %s %s", id, es_alert_kind_name(a->kind), a->fingerprint);
+    /* Routing, grouping and inhibition go here: today every alert goes to
+     * every sink whose filters take it, as a notification of one. */
+    for (size_t i = 0; i < e->g->n_sinks; i++) {
+        esink *s = e->g->sinks[i];
+        if (!wanted(s, a)) {
+            continue;
+        }
+        int rc = enqueue(e, s, a, id, now);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    schedule_pump(e, 0);
+    return 0;
+}
+
+static int on_alert(void *ud, const es_alert *a)
+{
+    return es__engine_dispatch(ud, a);
+}
+
+/* ---- Delivery: spool -> sinks ---------------------------------------------- */
+
+static void resume_feeds(es_engine *e)
+{
+    if (!e->paused || e->pending > e->o.max_pending / 2) {
+        return;
+    }
+    e->paused = false;
+    ES_LOG_INFO(COMP, "sinks caught up (%lld waiting); feeds resume", (long long)e->pending);
+    for (size_t i = 0; i < e->n_feeds; i++) {
+        if (!e->feeds[i]->closing) {
+            es_feed_resume(e->feeds[i]->f);
+        }
+    }
+}
+
+static uint64_t key_seed(const char *key)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *key != '\0'; key++) {
+        h = (h ^ (unsigned char)*key) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Record the outcome of one attempt in the spool. */
+static void outcome(es_engine *e, esink *s, int64_t id, const char *key, int attempts,
+                    es_sink_result *res, int64_t now)
+{
+    char comp[96];
+    snprintf(comp, sizeof comp, "sink:%s", s->sink->name);
+    int rc = 0;
+    switch (res->verdict) {
+    case ES_SINK_DELIVERED:
+        e->delivered++;
+        e->pending--;
+        ES_LOG_DEBUG(comp, "delivered %s", key);
+        rc = es_spool_done(e->spool, id, now);
+        break;
+    case ES_SINK_RETRY: {
+        int64_t when = es_sink_retry_at(s->sink, res, attempts, key_seed(key), now);
+        if (res->sink_wide && when > s->sink->blocked_until_ms) {
+            s->sink->blocked_until_ms = when;
+        }
+        es_spool_limits lim = {s->sink->max_attempts, s->sink->max_age_ms};
+        rc = es_spool_retry(e->spool, id, now, when, res->error, &lim);
+        if (rc == 1) {
+            e->dead++;
+            e->pending--;
+            ES_LOG_ERROR(comp, "%s failed %d times (%s); dead-lettered", key, attempts,
+                         res->error);
+            rc = 0;
+        } else {
+            e->retried++;
+            ES_LOG_WARN(comp, "%s: %s, retry in %.1f s", key, res->error,
+                        (double)(when - now) / 1000.0);
+        }
+        break;
+    }
+    case ES_SINK_PERMANENT:
+    default:
+        e->dead++;
+        e->pending--;
+        ES_LOG_ERROR(comp, "%s: %s; will not retry, dead-lettered", key, res->error);
+        rc = es_spool_dead(e->spool, id, now, res->error);
+        break;
+    }
+    if (rc < 0) {
+        ES_LOG_ERROR(comp, "spool: %s", es_spool_errmsg(e->spool));
+    }
+    resume_feeds(e);
+}
+
+static void on_http_done(void *ud, es_http_req *req, const es_http_result *r)
+{
+    delivery *d = ud;
+    es_engine *e = d->e;
+    esink *s = d->s;
+    size_t nh;
+    const es_http_header *hh = es_http_headers(req, &nh);
+    es_sink_header hdrs[ES_HTTP_MAX_HEADERS];
+    for (size_t i = 0; i < nh; i++) {
+        hdrs[i].name = hh[i].name;
+        hdrs[i].value = hh[i].value;
+    }
+    es_sink_response resp = {
+        .transport = r->code,
+        .transport_msg = r->error,
+        .status = r->code == 0 ? r->status : 0,
+        .headers = hdrs,
+        .n_headers = nh,
+        .body = r->body != NULL ? r->body : "",
+        .body_len = r->body_len,
+        .now_ms = wall_ms(),
+    };
+    es_sink_result res;
+    memset(&res, 0, sizeof res);
+    es_sink_classify(s->sink, &resp, &res);
+    if (r->code == ES_ECLOSED) {
+        /* Shutting down: due again at once on the next start. */
+        res.verdict = ES_SINK_RETRY;
+        res.not_before_ms = resp.now_ms;
+        snprintf(res.error, sizeof res.error, "interrupted by shutdown");
+    }
+    outcome(e, s, d->id, d->key, d->attempts, &res, resp.now_ms);
+    s->in_flight--;
+    esink_unref(s);
+    free(d);
+    if (e->state != CLOSING) {
+        schedule_pump(e, 0);
+    }
+}
+
+/* One attempt at the claimed item. Returns true if it completed here
+ * (local), false if a request is in flight. */
+static void attempt(es_engine *e, esink *s, es_spool_item *it, int64_t now)
+{
+    es_notification_doc doc;
+    es_error err = {0};
+    es_sink_result res;
+    memset(&res, 0, sizeof res);
+    if (es_notification_parse(it->payload, it->payload_len, &doc, &err) != 0) {
+        res.verdict = ES_SINK_PERMANENT;
+        snprintf(res.error, sizeof res.error, "unreadable notification: %.200s", err.msg);
+        outcome(e, s, it->id, it->key, it->attempts, &res, now);
+        return;
+    }
+    doc.n.sent_ms = now;
+    es_sink_request_reset(&e->req);
+    int rc = es_sink_build(s->sink, &doc.n, &e->req);
+    es_notification_doc_free(&doc);
+    if (rc != 0) {
+        res.verdict = ES_SINK_PERMANENT;
+        snprintf(res.error, sizeof res.error, "cannot build the message: %s", es_strerror(rc));
+        outcome(e, s, it->id, it->key, it->attempts, &res, now);
+        return;
+    }
+    if (e->req.kind == ES_SINK_REQ_LOCAL) {
+        if (s->sink->type->perform == NULL) {
+            res.verdict = ES_SINK_PERMANENT;
+            snprintf(res.error, sizeof res.error, "sink type cannot perform");
+        } else {
+            s->sink->type->perform(s->sink->state, &e->req, s->sink->timeout_ms, &res);
+        }
+        outcome(e, s, it->id, it->key, it->attempts, &res, wall_ms());
+        return;
+    }
+    delivery *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        res.verdict = ES_SINK_RETRY;
+        snprintf(res.error, sizeof res.error, "out of memory");
+        outcome(e, s, it->id, it->key, it->attempts, &res, now);
+        return;
+    }
+    d->e = e;
+    d->s = s;
+    d->id = it->id;
+    d->attempts = it->attempts;
+    snprintf(d->key, sizeof d->key, "%s", it->key);
+    es_http_opts ho = {
+        .method = e->req.method,
+        .url = e->req.url.data,
+        .header_block = e->req.headers.data,
+        .header_block_len = e->req.headers.len,
+        .body = e->req.body.data != NULL ? e->req.body.data : "",
+        .body_len = e->req.body.len,
+        .connect_timeout_ms = s->sink->connect_timeout_ms,
+        .timeout_ms = s->sink->timeout_ms,
+        .max_body = 64u << 10,
+        .on_done = on_http_done,
+        .ud = d,
+    };
+    rc = es_http_start(e->http, &ho, NULL);
+    if (rc != 0) {
+        free(d);
+        res.verdict = rc == ES_EINVAL ? ES_SINK_PERMANENT : ES_SINK_RETRY;
+        snprintf(res.error, sizeof res.error, "cannot send: %s", es_strerror(rc));
+        outcome(e, s, it->id, it->key, it->attempts, &res, now);
+        return;
+    }
+    s->in_flight++;
+    s->refs++;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static void pump(es_engine *e)
+{
+    int64_t next = INT64_MAX;
+    bool more = false;
+    gen *g = e->g;
+    for (size_t i = 0; g != NULL && i < g->n_sinks; i++) {
+        esink *s = g->sinks[i];
+        if (s->smtp) {
+            continue; /* below */
+        }
+        int64_t lease = s->sink->connect_timeout_ms + s->sink->timeout_ms + 60000;
+        int n;
+        for (n = 0; n < PUMP_BATCH && s->in_flight < HTTP_IN_FLIGHT; n++) {
+            int64_t now = wall_ms();
+            int64_t due;
+            int hd = es_spool_next_due(e->spool, s->sink->name, &due);
+            if (hd <= 0) {
+                break;
+            }
+            int64_t ready = es_bucket_ready_at(&s->sink->bucket, now);
+            ready = ready > s->sink->blocked_until_ms ? ready : s->sink->blocked_until_ms;
+            if (due > now || ready > now) {
+                next = min64(next, due > ready ? due : ready);
+                break;
+            }
+            int r = es_spool_claim(e->spool, s->sink->name, now, lease, &e->item);
+            if (r <= 0) {
+                break;
+            }
+            es_bucket_take(&s->sink->bucket, now);
+            attempt(e, s, &e->item, now);
+        }
+        more |= n == PUMP_BATCH;
+    }
+    if (g != NULL && g->smtp != NULL) {
+        /* E-mail goes through libcurl's SMTP synchronously: rare, and
+         * bounded by each sink's timeout. */
+        int64_t nx;
+        int rc = es_deliver_step(g->smtp, &nx);
+        if (rc > 0) {
+            int64_t n = count_pending(e);
+            e->pending = n;
+        }
+        next = min64(next, nx);
+    }
+    if (more) {
+        schedule_pump(e, 0);
+    } else if (next != INT64_MAX) {
+        int64_t d = next - wall_ms();
+        schedule_pump(e, d > 0 ? d : 1);
+    }
+    if (e->state == DRAINING) {
+        maybe_finish_drain(e);
+    }
+}
+
+static void on_pump(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
+static void schedule_pump(es_engine *e, int64_t delay_ms)
+{
+    if (e->state == CLOSING) {
+        return;
+    }
+    uint64_t due = uv_now(&e->loop) + (uint64_t)delay_ms;
+    if (uv_is_active((uv_handle_t *)&e->pump_timer) &&
+        uv_timer_get_due_in(&e->pump_timer) + uv_now(&e->loop) <= due) {
+        return; /* already due sooner */
+    }
+    uv_timer_start(&e->pump_timer, on_pump, (uint64_t)delay_ms, 0);
+}
+
+/* ---- Feeds ------------------------------------------------------------------ */
+
+static int feed_process(void *ud, es_feed *f, const es_mention *m)
+{
+    es_engine *e = ud;
+    (void)f;
+    if (m->created_ms != ES_TIME_UNKNOWN && m->created_ms > e->max_event_ms) {
+        e->max_event_ms = m->created_ms;
+        e->wall_at_max = wall_ms();
+    }
+    int rc = es_pipeline_process(e->g->pipe, m);
+    if (rc != 0) {
+        ES_LOG_ERROR(COMP, "pipeline: %s", es_strerror(rc));
+        e->fatal = rc;
+        begin_shutdown(e, "the pipeline failed");
+    }
+    return rc;
+}
+
+static bool feed_busy(void *ud)
+{
+    es_engine *e = ud;
+    if (e->pending > e->o.max_pending) {
+        if (!e->paused) {
+            e->paused = true;
+            ES_LOG_WARN(COMP, "%lld alerts waiting for the sinks; feeds pause",
+                        (long long)e->pending);
+        }
+        return true;
+    }
+    return false;
+}
+
+static bool all_feeds_finished(es_engine *e)
+{
+    for (size_t i = 0; i < e->n_feeds; i++) {
+        if (!es_feed_counters_get(e->feeds[i]->f)->finished) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void feed_event(void *ud, es_feed *f)
+{
+    es_engine *e = ud;
+    (void)f;
+    if (e->o.exit_when_done && e->state == RUNNING && all_feeds_finished(e)) {
+        e->stop_requested = true;
+        /* Not from inside the feed's own callback: the housekeeping timer
+         * picks it up on the next turn. */
+        uv_timer_start(&e->house, on_house, 0, 0);
+    }
+}
+
+static void feed_closed(void *ud, es_feed *f)
+{
+    es_engine *e = ud;
+    feedx *x = es_feed_data(f);
+    for (size_t i = 0; i < e->n_feeds; i++) {
+        if (e->feeds[i] == x) {
+            memmove(&e->feeds[i], &e->feeds[i + 1], (e->n_feeds - i - 1) * sizeof e->feeds[0]);
+            e->n_feeds--;
+            break;
+        }
+    }
+    free(x);
+    e->feeds_open--;
+    if (e->state == DRAINING) {
+        maybe_finish_drain(e);
+    }
+}
+
+static int feed_make(es_engine *e, const es_config_item *it, feedx **out, es_error *err)
+{
+    feedx *x = calloc(1, sizeof *x);
+    if (x == NULL) {
+        return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+    }
+    int rc = es_feed_new(it, &e->env, &x->f, err);
+    if (rc != 0) {
+        free(x);
+        return rc;
+    }
+    es_feed_set_data(x->f, x);
+    e->feeds_open++;
+    *out = x;
+    return 0;
+}
+
+static int feeds_add(es_engine *e, feedx *x)
+{
+    feedx **n = realloc(e->feeds, (e->n_feeds + 1) * sizeof *n);
+    if (n == NULL) {
+        return ES_ENOMEM;
+    }
+    e->feeds = n;
+    e->feeds[e->n_feeds++] = x;
+    return 0;
+}
+
+/* A feed that is not in e->feeds (a reload that failed half-way). */
+static void feed_discard(es_engine *e, feedx *x)
+{
+    x->closing = true;
+    if (feeds_add(e, x) != 0) {
+        return; /* leaks one feed on out-of-memory rather than crash */
+    }
+    es_feed_close(x->f);
+}
+
+/* ---- Housekeeping ------------------------------------------------------------ */
+
+static void stall_alert(es_engine *e, feedx *x, bool resolved, int64_t now, int64_t idle_ms)
+{
+    const char *name = es_feed_name(x->f);
+    const es_feed_counters *c = es_feed_counters_get(x->f);
+    char fp[200], summary[400], details[400];
+    snprintf(fp, sizeof fp, "feed/%s/stalled", name);
+    if (resolved) {
+        snprintf(summary, sizeof summary, "feed %s delivers mentions again", name);
+    } else {
+        snprintf(summary, sizeof summary,
+                 "feed %s has delivered no mention for %lld s (%llu errors, %s)", name,
+                 (long long)(idle_ms / 1000), (unsigned long long)c->errors,
+                 c->connected ? "connected" : "not connected");
+    }
+    snprintf(details, sizeof details,
+             "{\"idle_ms\":%lld,\"idle_timeout_ms\":%lld,\"errors\":%llu,\"reconnects\":%llu,"
+             "\"connected\":%s,\"mentions\":%llu}",
+             (long long)idle_ms, (long long)es_config_item_int(es_feed_item(x->f), "idle_timeout"),
+             (unsigned long long)c->errors, (unsigned long long)c->reconnects,
+             c->connected ? "true" : "false", (unsigned long long)c->decoded);
+    es_alert a = {
+        .kind = ES_ALERT_FEED_STALLED,
+        .severity = ES_SEV_WARNING,
+        .resolved = resolved,
+        .feed = name,
+        .at_ms = now,
+        .fingerprint = fp,
+        .summary = summary,
+        .details_json = details,
+    };
+    if (resolved) {
+        ES_LOG_INFO(es_feed_comp(x->f), "recovered");
+    } else {
+        ES_LOG_WARN(es_feed_comp(x->f), "stalled: %s", summary);
+    }
+    (void)es__engine_dispatch(e, &a);
+}
+
+static void check_stalls(es_engine *e, int64_t now)
+{
+    for (size_t i = 0; i < e->n_feeds; i++) {
+        feedx *x = e->feeds[i];
+        if (x->closing) {
+            continue;
+        }
+        const es_feed_counters *c = es_feed_counters_get(x->f);
+        int64_t idle = es_config_item_int(es_feed_item(x->f), "idle_timeout");
+        if (idle <= 0 || c->finished) {
+            continue;
+        }
+        int64_t last = c->last_mention_ms > c->started_ms ? c->last_mention_ms : c->started_ms;
+        if (!x->stalled && now - last > idle) {
+            x->stalled = true;
+            x->stalled_at = now;
+            stall_alert(e, x, false, now, now - last);
+        } else if (x->stalled && c->last_mention_ms > x->stalled_at) {
+            x->stalled = false;
+            stall_alert(e, x, true, now, 0);
+        }
+    }
+}
+
+static void log_stats(es_engine *e)
+{
+    for (size_t i = 0; i < e->n_feeds; i++) {
+        const es_feed_counters *c = es_feed_counters_get(e->feeds[i]->f);
+        ES_LOG_INFO(es_feed_comp(e->feeds[i]->f),
+                    "received %llu, decoded %llu, bad %llu, duplicate %llu, reconnects %llu, "
+                    "errors %llu%s",
+                    (unsigned long long)c->received, (unsigned long long)c->decoded,
+                    (unsigned long long)c->bad, (unsigned long long)c->duplicate,
+                    (unsigned long long)c->reconnects, (unsigned long long)c->errors,
+                    c->connected ? ", connected" : "");
+    }
+    ES_LOG_INFO(COMP, "alerts %llu, delivered %llu, retried %llu, dead %llu, waiting %lld",
+                (unsigned long long)e->alerts, (unsigned long long)e->delivered,
+                (unsigned long long)e->retried, (unsigned long long)e->dead,
+                (long long)e->pending);
+}
+
+static void on_house(uv_timer_t *t)
+{
+    es_engine *e = t->data;
+    if (e->stop_requested && e->state == RUNNING) {
+        begin_shutdown(e, "every feed has finished");
+        return;
+    }
+    if (e->state != RUNNING) {
+        return;
+    }
+    int64_t now = wall_ms();
+    /* Event time moves on with the wall clock through quiet periods, so
+     * buckets close and a silence is seen as one. */
+    if (e->max_event_ms > 0) {
+        int64_t ev = e->max_event_ms + (now - e->wall_at_max);
+        int rc = es_pipeline_advance(e->g->pipe, ev);
+        if (rc != 0) {
+            ES_LOG_ERROR(COMP, "pipeline: %s", es_strerror(rc));
+        }
+    }
+    check_stalls(e, now);
+    if (e->o.stats_interval_ms > 0 && now - e->last_stats_ms >= e->o.stats_interval_ms) {
+        e->last_stats_ms = now;
+        log_stats(e);
+    }
+    if (now - e->last_prune_ms >= PRUNE_EVERY_MS) {
+        e->last_prune_ms = now;
+        int n = es_store_prune(e->store, now);
+        if (n < 0) {
+            ES_LOG_ERROR(COMP, "state file: %s", es_store_errmsg(e->store));
+        } else if (n > 0) {
+            ES_LOG_DEBUG(COMP, "forgot %d old mention ids", n);
+        }
+        (void)es_spool_prune(e->spool, now - 7LL * 24 * 3600 * 1000);
+    }
+    uv_timer_start(&e->house, on_house, HOUSEKEEPING_MS, 0);
+}
+
+static void on_commit(uv_timer_t *t)
+{
+    es_engine *e = t->data;
+    if (es_store_pending(e->store) > 0 && es_store_commit(e->store) != 0) {
+        ES_LOG_ERROR(COMP, "state file: %s", es_store_errmsg(e->store));
+    }
+}
+
+/* ---- Reload ---------------------------------------------------------------- */
+
+static void apply_log_settings(es_engine *e, const es_config *cfg)
+{
+    if (e->o.log_level < 0) {
+        int lv = es_log_level_parse(es_config_log_level(cfg));
+        if (lv >= 0) {
+            es_log_set_level(lv);
+        }
+    }
+    if (e->o.log_json < 0) {
+        const char *fmt = es_config_log_format(cfg);
+        es_log_set_json(fmt != NULL && strcmp(fmt, "json") == 0);
+    }
+}
+
+static void reload(es_engine *e)
+{
+    ES_LOG_INFO(COMP, "SIGHUP: reloading %s", e->o.config_path);
+    es_error err;
+    memset(&err, 0, sizeof err);
+    es_config *cfg;
+    if (es_config_load(e->o.config_path, &cfg, &err) != 0) {
+        ES_LOG_ERROR(COMP, "%s:%d:%d: %s; keeping the running config", err.file, err.line,
+                     err.col, err.msg);
+        return;
+    }
+    gen *g;
+    if (gen_new(e, cfg, e->g, &g, &err) != 0) {
+        ES_LOG_ERROR(COMP, "%s%s%d:%d: %s; keeping the running config",
+                     err.file[0] ? err.file : e->o.config_path, ":", err.line, err.col, err.msg);
+        return;
+    }
+    /* New feeds first, so a failure leaves everything as it was. */
+    size_t nf = es_config_feed_count(cfg);
+    feedx **keep = calloc(nf ? nf : 1, sizeof *keep);
+    feedx **made = calloc(nf ? nf : 1, sizeof *made);
+    if (keep == NULL || made == NULL) {
+        free(keep);
+        free(made);
+        gen_free(g);
+        ES_LOG_ERROR(COMP, "out of memory; keeping the running config");
+        return;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        const es_config_item *it = es_config_feed(cfg, i);
+        for (size_t j = 0; j < e->n_feeds; j++) {
+            feedx *x = e->feeds[j];
+            if (!x->closing && es_config_item_equal(es_feed_item(x->f), it)) {
+                keep[i] = x;
+                break;
+            }
+        }
+        if (keep[i] == NULL && feed_make(e, it, &made[i], &err) != 0) {
+            ES_LOG_ERROR(COMP, "%s:%d:%d: %s; keeping the running config", e->o.config_path,
+                         err.line, err.col, err.msg);
+            for (size_t k = 0; k < i; k++) {
+                if (made[k] != NULL) {
+                    feed_discard(e, made[k]);
+                }
+            }
+            free(keep);
+            free(made);
+            gen_free(g);
+            return;
+        }
+    }
+    /* Commit point: swap. */
+    gen *old = e->g;
+    e->g = g;
+    apply_log_settings(e, cfg);
+    for (size_t j = 0; j < e->n_feeds; j++) {
+        feedx *x = e->feeds[j];
+        bool kept = false;
+        for (size_t i = 0; i < nf; i++) {
+            kept |= keep[i] == x;
+        }
+        if (!kept && !x->closing) {
+            ES_LOG_INFO(es_feed_comp(x->f), "settings changed or removed; closing");
+            x->closing = true;
+            es_feed_close(x->f);
+        }
+    }
+    for (size_t i = 0; i < nf; i++) {
+        if (keep[i] != NULL) {
+            es_feed_set_item(keep[i]->f, es_config_feed(cfg, i));
+        } else if (feeds_add(e, made[i]) == 0) {
+            if (es_feed_start(made[i]->f) != 0) {
+                ES_LOG_ERROR(es_feed_comp(made[i]->f), "cannot start");
+            }
+        }
+    }
+    free(keep);
+    free(made);
+    /* Kept sinks reopen their files (log rotation); new ones are fresh. */
+    for (size_t i = 0; i < g->n_sinks; i++) {
+        if (es_sink_reopen(g->sinks[i]->sink) != 0) {
+            ES_LOG_WARN(COMP, "sink %s: cannot reopen", g->sinks[i]->sink->name);
+        }
+    }
+    gen_free(old);
+    e->pending = count_pending(e);
+    schedule_pump(e, 0);
+    ES_LOG_INFO(COMP, "reloaded: %zu feeds, %zu sinks", nf, g->n_sinks);
+}
+
+/* ---- Signals and shutdown ---------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    es_engine *e = h->data;
+    e->handles_open--;
+}
+
+static void on_http_closed(void *ud)
+{
+    es_engine *e = ud;
+    e->http = NULL;
+    e->handles_open--;
+}
+
+static void close_all(es_engine *e)
+{
+    if (e->state == CLOSING) {
+        return;
+    }
+    e->state = CLOSING;
+    int64_t left = count_pending(e);
+    if (left > 0) {
+        ES_LOG_INFO(COMP, "%lld alerts stay in the spool for the next start", (long long)left);
+    }
+    /* In-flight requests get ES_ECLOSED and are put back in the spool. */
+    es_http_close(e->http, on_http_closed, e);
+    uv_handle_t *hs[] = {
+        (uv_handle_t *)&e->sig_int,    (uv_handle_t *)&e->sig_term,
+        (uv_handle_t *)&e->sig_hup,    (uv_handle_t *)&e->house,
+        (uv_handle_t *)&e->pump_timer, (uv_handle_t *)&e->commit_timer,
+        (uv_handle_t *)&e->drain_timer,
+    };
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+        uv_close(hs[i], on_handle_closed);
+    }
+}
+
+static bool sinks_idle(es_engine *e, int64_t now)
+{
+    for (size_t i = 0; e->g != NULL && i < e->g->n_sinks; i++) {
+        esink *s = e->g->sinks[i];
+        if (s->in_flight > 0) {
+            return false;
+        }
+        int64_t due;
+        if (es_spool_next_due(e->spool, s->sink->name, &due) == 1 && due <= now &&
+            es_bucket_ready_at(&s->sink->bucket, now) <= now + 1000 &&
+            s->sink->blocked_until_ms <= now + 1000) {
+            return false; /* something to send now or very soon */
+        }
+    }
+    return true;
+}
+
+static void maybe_finish_drain(es_engine *e)
+{
+    if (e->state != DRAINING) {
+        return;
+    }
+    int64_t now = wall_ms();
+    bool timed_out = now >= e->drain_deadline;
+    if (e->feeds_open > 0 && !timed_out) {
+        return;
+    }
+    if (!sinks_idle(e, now) && !timed_out) {
+        return;
+    }
+    if (timed_out) {
+        ES_LOG_WARN(COMP, "drain timeout reached");
+    }
+    if (es_store_commit(e->store) != 0) {
+        ES_LOG_ERROR(COMP, "state file: %s", es_store_errmsg(e->store));
+    }
+    log_stats(e);
+    close_all(e);
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    es_engine *e = t->data;
+    maybe_finish_drain(e);
+    if (e->state == DRAINING) {
+        uv_timer_start(&e->drain_timer, on_drain_tick, 50, 0);
+    }
+}
+
+static void begin_shutdown(es_engine *e, const char *why)
+{
+    if (e->state != RUNNING) {
+        return;
+    }
+    ES_LOG_INFO(COMP, "stopping (%s): closing feeds, draining sinks", why);
+    e->state = DRAINING;
+    e->drain_deadline = wall_ms() + e->o.drain_timeout_ms;
+    if (e->o.exit_when_done && e->stop_requested) {
+        /* All input was read: close the last buckets, as backfill does. */
+        int rc = es_pipeline_finish(e->g->pipe);
+        if (rc != 0) {
+            ES_LOG_ERROR(COMP, "pipeline: %s", es_strerror(rc));
+        }
+    }
+    for (size_t i = 0; i < e->n_feeds; i++) {
+        feedx *x = e->feeds[i];
+        if (!x->closing) {
+            x->closing = true;
+            es_feed_close(x->f); /* may remove itself from e->feeds */
+            i = (size_t)-1;      /* the list may have shifted: start over */
+        }
+    }
+    uv_timer_stop(&e->house);
+    schedule_pump(e, 0);
+    uv_timer_start(&e->drain_timer, on_drain_tick, 50, 0);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    es_engine *e = s->data;
+    if (signum == SIGHUP) {
+        if (e->state == RUNNING) {
+            reload(e);
+        }
+        return;
+    }
+    if (e->state == RUNNING) {
+        begin_shutdown(e, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    } else if (e->state == DRAINING) {
+        ES_LOG_WARN(COMP, "second signal: stopping without waiting for the sinks");
+        e->drain_deadline = 0;
+        maybe_finish_drain(e);
+    }
+}
+
+/* ---- Run -------------------------------------------------------------------- */
+
+int es_engine_run(const es_engine_opts *opts, es_error *err)
+{
+    es_engine *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+    }
+    e->o = *opts;
+    if (e->o.stats_interval_ms == 0) {
+        e->o.stats_interval_ms = 60000;
+    }
+    if (e->o.drain_timeout_ms <= 0) {
+        e->o.drain_timeout_ms = 10000;
+    }
+    if (e->o.max_pending <= 0) {
+        e->o.max_pending = 10000;
+    }
+    es_buf_init(&e->scratch, 16u << 20);
+    es_sink_request_init(&e->req);
+    es_spool_item_init(&e->item);
+    int rc;
+    int64_t now = wall_ms();
+    e->last_stats_ms = e->last_prune_ms = now;
+
+    es_config *cfg;
+    if ((rc = es_config_load(e->o.config_path, &cfg, err)) != 0) {
+        goto fail_config;
+    }
+    apply_log_settings(e, cfg);
+    const char *state = es_config_state_path(cfg);
+    if ((rc = es_store_open(state, NULL, now, &e->store, err)) != 0) {
+        es_config_free(cfg);
+        goto fail_store;
+    }
+    if ((rc = es_spool_open(state, &e->spool, err)) != 0) {
+        es_config_free(cfg);
+        goto fail_spool;
+    }
+    int rec = es_spool_recover(e->spool, now);
+    if (rec > 0) {
+        ES_LOG_INFO(COMP, "%d alerts were in flight when the last run stopped; due again", rec);
+    }
+    if ((rc = uv_loop_init(&e->loop)) != 0) {
+        es_config_free(cfg);
+        rc = es_error_set(err, ES_EIO, 0, 0, "cannot make the event loop: %s", uv_strerror(rc));
+        goto fail_loop;
+    }
+    if ((rc = es_http_new(&e->loop, &e->http)) != 0) {
+        es_config_free(cfg);
+        es_error_set(err, rc, 0, 0, "cannot set up HTTP");
+        goto fail_http;
+    }
+    if ((rc = gen_new(e, cfg, NULL, &e->g, err)) != 0) {
+        goto fail_gen;
+    }
+    e->pending = count_pending(e);
+
+    e->env = (es_feed_env){
+        .loop = &e->loop, .http = e->http, .store = e->store,
+        .process = feed_process, .busy = feed_busy, .on_event = feed_event,
+        .on_closed = feed_closed, .ud = e,
+    };
+    size_t nf = es_config_feed_count(cfg);
+    for (size_t i = 0; i < nf; i++) {
+        feedx *x = NULL;
+        if ((rc = feed_make(e, es_config_feed(cfg, i), &x, err)) != 0 ||
+            (rc = feeds_add(e, x)) != 0) {
+            if (err->file[0] == '\0') {
+                snprintf(err->file, sizeof err->file, "%s", e->o.config_path);
+            }
+            goto fail_feeds;
+        }
+    }
+
+    uv_signal_t *sigs[] = {&e->sig_int, &e->sig_term, &e->sig_hup};
+    int signums[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < 3; i++) {
+        uv_signal_init(&e->loop, sigs[i]);
+        sigs[i]->data = e;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+        e->handles_open++;
+    }
+    uv_timer_t *timers[] = {&e->house, &e->pump_timer, &e->commit_timer, &e->drain_timer};
+    for (size_t i = 0; i < 4; i++) {
+        uv_timer_init(&e->loop, timers[i]);
+        timers[i]->data = e;
+        e->handles_open++;
+    }
+    e->handles_open++; /* the HTTP driver */
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_timer_start(&e->house, on_house, HOUSEKEEPING_MS, 0);
+    uv_timer_start(&e->commit_timer, on_commit, COMMIT_MS, COMMIT_MS);
+    ES_LOG_INFO(COMP, "running: %zu feeds, %zu sinks, state in %s", nf, e->g->n_sinks, state);
+    for (size_t i = 0; i < e->n_feeds; i++) {
+        if (es_feed_start(e->feeds[i]->f) != 0) {
+            ES_LOG_ERROR(es_feed_comp(e->feeds[i]->f), "cannot start");
+        }
+    }
+    if (e->pending > 0) {
+        schedule_pump(e, 0);
+    }
+    if (e->o.exit_when_done && nf == 0) {
+        e->stop_requested = true;
+    }
+
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    /* Everything is closed; uv_loop_close must now succeed. */
+    for (int i = 0; i < 1000 && uv_loop_close(&e->loop) == UV_EBUSY; i++) {
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+    }
+    rc = e->fatal;
+    ES_LOG_INFO(COMP, "stopped");
+    gen_free(e->g);
+    goto done;
+
+fail_feeds:
+    /* Feeds made so far close through the loop. */
+    for (size_t i = 0; i < e->n_feeds; i++) {
+        if (!e->feeds[i]->closing) {
+            e->feeds[i]->closing = true;
+            es_feed_close(e->feeds[i]->f);
+            i = (size_t)-1;
+        }
+    }
+    gen_free(e->g);
+fail_gen:
+    es_http_close(e->http, NULL, NULL);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+fail_http:
+    uv_loop_close(&e->loop);
+fail_loop:
+done:
+    es_spool_close(e->spool);
+fail_spool:
+    if (es_store_close(e->store) != 0 && rc == 0) {
+        rc = es_error_set(err, ES_ESTATE, 0, 0, "state file: final commit failed");
+    }
+fail_store:
+fail_config:
+    free(e->feeds);
+    es_buf_free(&e->scratch);
+    es_sink_request_free(&e->req);
+    es_spool_item_free(&e->item);
+    free(e);
+    return rc;
+}
