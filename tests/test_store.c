@@ -1,0 +1,235 @@
+/* The state file: cursors, dedup, batching, pruning, crash safety. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DAY (24LL * 3600 * 1000)
+#define T0 1700000000000LL
+
+static char *tmp_db(void)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "/tmp/es_test_store_%d_XXXXXX", (int)getpid());
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    return path;
+}
+
+static void cleanup(const char *path)
+{
+    char p[300];
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+}
+
+static es_store *open_store(const char *path, const es_store_opts *o, int64_t now)
+{
+    es_store *s = NULL;
+    es_error err;
+    memset(&err, 0, sizeof err);
+    int rc = es_store_open(path, o, now, &s, &err);
+    if (rc != 0) {
+        fprintf(stderr, "es_store_open: %s\n", err.msg);
+    }
+    assert_int_equal(rc, 0);
+    return s;
+}
+
+static void test_cursor_roundtrip(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    es_store *s = open_store(path, NULL, T0);
+    char buf[64];
+    assert_int_equal(es_store_cursor_get(s, "a", buf, sizeof buf), 0);
+    assert_int_equal(es_store_cursor_set(s, "a", "12:345"), 0);
+    /* The pending value is visible at once... */
+    assert_int_equal(es_store_cursor_get(s, "a", buf, sizeof buf), 1);
+    assert_string_equal(buf, "12:345");
+    assert_int_equal(es_store_cursor_set(s, "b", "min_id=9"), 0);
+    assert_int_equal(es_store_cursor_get(s, "a", buf, 3), ES_ETOOBIG);
+    assert_int_equal(es_store_commit(s), 0);
+    assert_int_equal(es_store_cursor_set(s, "a", "12:999"), 0);
+    /* ...and the last committed one survives a close (close commits). */
+    assert_int_equal(es_store_close(s), 0);
+    s = open_store(path, NULL, T0);
+    assert_int_equal(es_store_cursor_get(s, "a", buf, sizeof buf), 1);
+    assert_string_equal(buf, "12:999");
+    assert_int_equal(es_store_cursor_get(s, "b", buf, sizeof buf), 1);
+    assert_string_equal(buf, "min_id=9");
+    char big[5000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(es_store_cursor_set(s, "a", big), ES_ETOOBIG);
+    es_store_close(s);
+    cleanup(path);
+}
+
+static void test_dedup_per_feed_and_persisted(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    es_store *s = open_store(path, NULL, T0);
+    assert_int_equal(es_store_seen(s, "f1", "123", 3, T0), 0);
+    assert_int_equal(es_store_seen(s, "f1", "123", 3, T0 + 1), 1);
+    /* Another feed has its own ids; a prefix is a different id. */
+    assert_int_equal(es_store_seen(s, "f2", "123", 3, T0), 0);
+    assert_int_equal(es_store_seen(s, "f1", "12", 2, T0), 0);
+    /* ("f1","23") vs ("f12","3"): the separator keeps them apart. */
+    assert_int_equal(es_store_seen(s, "f", "123", 3, T0), 0);
+    assert_int_equal(es_store_pending(s), 4);
+    assert_int_equal(es_store_commit(s), 0);
+    assert_int_equal(es_store_pending(s), 0);
+    es_store_close(s);
+
+    s = open_store(path, NULL, T0 + 1000);
+    assert_int_equal(es_store_ids(s), 4);
+    assert_int_equal(es_store_seen(s, "f1", "123", 3, T0 + 2000), 1);
+    assert_int_equal(es_store_seen(s, "f2", "123", 3, T0 + 2000), 1);
+    assert_int_equal(es_store_seen(s, "f2", "124", 3, T0 + 2000), 0);
+    es_store_close(s);
+    cleanup(path);
+}
+
+/* Many ids: the table grows, every id is found again, none is confused. */
+static void test_dedup_many(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    es_store *s = open_store(path, NULL, T0);
+    char id[32];
+    for (int i = 0; i < 100000; i++) {
+        int n = snprintf(id, sizeof id, "m%d", i);
+        assert_int_equal(es_store_seen(s, "feed", id, (size_t)n, T0), 0);
+    }
+    for (int i = 0; i < 100000; i += 7) {
+        int n = snprintf(id, sizeof id, "m%d", i);
+        assert_int_equal(es_store_seen(s, "feed", id, (size_t)n, T0), 1);
+    }
+    assert_int_equal(es_store_ids(s), 100000);
+    es_store_close(s);
+    s = open_store(path, NULL, T0);
+    assert_int_equal(es_store_ids(s), 100000);
+    es_store_close(s);
+    cleanup(path);
+}
+
+static void test_prune_by_age_and_cap(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    es_store_opts o = {.retention_ms = 2 * DAY, .max_ids = 100};
+    es_store *s = open_store(path, &o, T0);
+    char id[32];
+    /* 50 old ids, 150 recent ones (with increasing times). */
+    for (int i = 0; i < 50; i++) {
+        int n = snprintf(id, sizeof id, "old%d", i);
+        assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0), 0);
+    }
+    for (int i = 0; i < 150; i++) {
+        int n = snprintf(id, sizeof id, "new%d", i);
+        assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0 + 3 * DAY + i), 0);
+    }
+    int dropped = es_store_prune(s, T0 + 3 * DAY + 200);
+    /* The old ones by age, then the oldest recent ones by the cap. */
+    assert_int_equal(dropped, 100);
+    assert_int_equal(es_store_ids(s), 100);
+    assert_int_equal(es_store_seen(s, "f", "new149", 6, T0 + 4 * DAY), 1);
+    assert_int_equal(es_store_seen(s, "f", "old0", 4, T0 + 4 * DAY), 0);
+    es_store_close(s);
+    /* On disk too: reopening loads only what is left (+ the re-seen one). */
+    s = open_store(path, &o, T0 + 3 * DAY + 200);
+    assert_int_equal(es_store_ids(s), 101);
+    es_store_close(s);
+    cleanup(path);
+}
+
+/*
+ * Crash safety: a child records ids and cursors, commits some, records
+ * more and dies with _exit() (no close, no commit). The parent sees exactly
+ * what was committed: committed ids are duplicates, uncommitted ones are
+ * new, and the cursor is the last committed one.
+ */
+static void test_crash_keeps_exactly_the_commits(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        es_store *s = NULL;
+        if (es_store_open(path, NULL, T0, &s, NULL) != 0) {
+            _exit(2);
+        }
+        char id[32];
+        for (int batch = 0; batch < 10; batch++) {
+            for (int i = 0; i < 100; i++) {
+                int n = snprintf(id, sizeof id, "id%d", batch * 100 + i);
+                es_store_seen(s, "f", id, (size_t)n, T0);
+            }
+            snprintf(id, sizeof id, "cursor-%d", batch);
+            es_store_cursor_set(s, "f", id);
+            if (batch < 7 && es_store_commit(s) != 0) {
+                _exit(3);
+            }
+        }
+        _exit(0); /* batches 7..9 are never committed */
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    es_store *s = open_store(path, NULL, T0);
+    char buf[64];
+    assert_int_equal(es_store_cursor_get(s, "f", buf, sizeof buf), 1);
+    assert_string_equal(buf, "cursor-6");
+    assert_int_equal(es_store_ids(s), 700);
+    char id[32];
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(id, sizeof id, "id%d", i);
+        assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0), i < 700 ? 1 : 0);
+    }
+    es_store_close(s);
+    cleanup(path);
+}
+
+static void test_bad_path(void **state)
+{
+    (void)state;
+    es_store *s = NULL;
+    es_error err;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(es_store_open("/nonexistent-dir/x/state.db", NULL, T0, &s, &err), ES_ESTATE);
+    assert_non_null(strstr(err.msg, "/nonexistent-dir/x/state.db"));
+    assert_int_equal(es_store_close(NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cursor_roundtrip),
+        cmocka_unit_test(test_dedup_per_feed_and_persisted),
+        cmocka_unit_test(test_dedup_many),
+        cmocka_unit_test(test_prune_by_age_and_cap),
+        cmocka_unit_test(test_crash_keeps_exactly_the_commits),
+        cmocka_unit_test(test_bad_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
