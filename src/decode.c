@@ -132,9 +132,12 @@ struct es_decoder {
     size_t col_base; /* bytes of the current line fed before this piece */
     const char *piece;
     size_t piece_len;
-    es_buf stail;     /* streamed line: bytes after the last token boundary */
-    bool s_in_str;    /* ... and whether they are inside a string */
+    bool long_line;   /* the current line is longer than carry */
+    es_buf stail;     /* long line: bytes after the last token boundary */
+    bool s_in_str;    /* ... whether they are inside a string */
     bool s_esc;
+    size_t s_run;     /* ... how many there are */
+    size_t s_pos;     /* bytes of the long line scanned so far */
     bool dangling;   /* non-blank bytes after the last top-level value */
     int stop;        /* nonzero return of on_mention */
     int abort_code;  /* set by a callback that cancelled the parse */
@@ -898,7 +901,9 @@ static int on_scalar(es_decoder *d, int type, const char *p, size_t n)
         return 1;
     }
     const node *nd = &d->nodes[id];
-    if (nd->specs != 0) {
+    if (nd->specs != 0 && d->item_depth == 0) {
+        /* Inside a record this is just one of its fields' values (an
+         * earshot mention may well have "items": ["a"]). */
         report(d, ES_EJSON, d->line, 0, "expected a JSON object for a record, found %s",
                type_names[type]);
         return 1;
@@ -1116,7 +1121,7 @@ static int syntax_error(es_decoder *d, const char *p, size_t n, bool at_line_sta
     }
     bool open = d->depth > 0;
     uint64_t start = d->item_depth ? d->item_line : open ? d->top_line : d->line;
-    if (!open && d->top_end_here && d->abort_code == 0 && !d->streaming &&
+    if (!open && d->top_end_here && d->abort_code == 0 && !d->long_line &&
         separator_only(p + d->top_end_off, n - d->top_end_off)) {
         /* Silently drop the separator; the value before it was fine. (Only
          * for a line parsed whole: a streamed piece is not the whole rest
@@ -1254,78 +1259,101 @@ static int plain_piece(es_decoder *d, const char *p, size_t n, bool line_start, 
 }
 
 /*
- * Part of a line longer than carry. yajl only reports consistent error
- * offsets, and only keeps its memory bounded, when no token is split
- * between two yajl_parse calls; so feed up to the last token boundary
- * (a structural byte or blank outside strings) and hold the rest back in
- * `stail`. A single token longer than max_record + STREAM_SLACK is an
- * oversized record.
+ * Part of a long line (longer than carry; it may still have arrived in one
+ * chunk). yajl only reports consistent error offsets, and only keeps its
+ * memory bounded, when no token is split between two yajl_parse calls; so
+ * feed up to the last token boundary (a structural byte or blank outside
+ * strings) and hold the rest back in `stail`. A run of more than
+ * max_record + STREAM_SLACK bytes without a boundary (one huge token) is an
+ * oversized record. Everything here depends on the bytes of the line only,
+ * never on where chunks ended.
  */
 static int stream_piece(es_decoder *d, const char *p, size_t n, bool line_start, bool line_end)
 {
     if (line_start) {
         d->s_in_str = false;
         d->s_esc = false;
+        d->s_run = 0;
+        d->s_pos = 0;
         es_buf_reset(&d->stail);
     }
+    const size_t bound = d->max_record + STREAM_SLACK;
     size_t k = 0; /* feed p[0..k) now */
-    if (line_end) {
-        k = n;
-    } else {
-        bool in_str = d->s_in_str, esc = d->s_esc;
-        for (size_t i = 0; i < n; i++) {
-            char c = p[i];
-            if (in_str) {
-                if (esc) {
-                    esc = false;
-                } else if (c == '\\') {
-                    esc = true;
-                } else if (c == '"') {
-                    in_str = false;
-                }
+    bool overflow = false;
+    bool in_str = d->s_in_str, esc = d->s_esc;
+    size_t run = d->s_run;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        bool boundary = false;
+        if (in_str) {
+            if (esc) {
+                esc = false;
+            } else if (c == '\\') {
+                esc = true;
             } else if (c == '"') {
-                in_str = true;
-            } else if (c == ',' || c == ':' || c == '{' || c == '}' || c == '[' || c == ']' ||
-                       is_ws(c)) {
-                k = i + 1;
+                in_str = false;
             }
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == ',' || c == ':' || c == '{' || c == '}' || c == '[' || c == ']' ||
+                   is_ws(c)) {
+            boundary = true;
         }
-        d->s_in_str = in_str;
-        d->s_esc = esc;
+        if (boundary) {
+            k = i + 1;
+            run = 0;
+        } else if (++run > bound) {
+            overflow = true;
+            break;
+        }
     }
+    d->s_in_str = in_str;
+    d->s_esc = esc;
+    d->s_run = run;
+    if (line_end && !overflow) {
+        k = n;
+    }
+    /* Column of the first byte not fed now: where an oversized token starts. */
+    size_t token_col = (k > 0 ? d->s_pos + k : d->s_pos - d->stail.len) + 1;
     int rc = 0;
     if (k > 0 || (line_end && d->stail.len > 0)) {
         if (d->stail.len > 0) {
             if (es_buf_add(&d->stail, p, k) != 0) {
-                goto too_big;
+                overflow = true; /* cannot happen: stail holds < bound */
+            } else {
+                rc = json_piece(d, d->stail.data, d->stail.len);
             }
-            rc = json_piece(d, d->stail.data, d->stail.len);
             es_buf_reset(&d->stail);
         } else {
             rc = json_piece(d, p, k);
         }
     }
+    d->s_pos += n;
     if (rc != 0 || d->resync) {
         return rc; /* after an error the rest of the line is skipped */
     }
+    if (overflow) {
+        report(d, ES_ETOOBIG, d->item_depth ? d->item_line : d->depth ? d->top_line : d->line,
+               token_col, "record exceeds %zu bytes", d->max_record);
+        es_buf_reset(&d->stail);
+        reset_parse(d);
+        d->resync = true;
+        return d->npend > 0 ? pend_flush(d) : 0;
+    }
     if (k < n && es_buf_add(&d->stail, p + k, n - k) != 0) {
-        goto too_big;
+        return ES_ENOMEM; /* cannot happen: the run is below the ceiling */
     }
     return 0;
-too_big:
-    report(d, ES_ETOOBIG, d->item_depth ? d->item_line : d->top_line, d->col_base + 1,
-           "record exceeds %zu bytes", d->max_record);
-    es_buf_reset(&d->stail);
-    reset_parse(d);
-    d->resync = true;
-    return d->npend > 0 ? pend_flush(d) : 0;
 }
 
-/* One piece of a line: the whole line, or part of a streamed long one. */
+/* One piece of a line: the whole line, or part of a long one. */
 static int piece(es_decoder *d, const char *p, size_t n, bool line_start, bool line_end)
 {
     if (line_start) {
         d->col_base = 0;
+        /* Long by its length, however it arrived, so that the result does
+         * not depend on chunking. */
+        d->long_line = !line_end || n > d->max_record + 2;
     }
     if (d->o.format == ES_FORMAT_PLAIN) {
         return plain_piece(d, p, n, line_start, line_end);
@@ -1337,7 +1365,7 @@ static int piece(es_decoder *d, const char *p, size_t n, bool line_start, bool l
         }
         d->resync = false;
     }
-    if (!d->streaming) {
+    if (!d->long_line) {
         return json_piece(d, p, n);
     }
     return stream_piece(d, p, n, line_start, line_end);
@@ -1457,7 +1485,7 @@ int es_decoder_new(const es_decoder_opts *o, es_decoder **out)
     es_buf_init(&d->arena, d->max_record * 3 + 4096);
     es_buf_init(&d->carry, d->max_record + 2);
     es_buf_init(&d->rec, d->max_record);
-    es_buf_init(&d->stail, d->max_record + STREAM_SLACK);
+    es_buf_init(&d->stail, d->max_record + STREAM_SLACK + 16);
     es_buf_init(&d->text, d->max_record * 3 + 4096);
     es_buf_init(&d->url, d->max_record + 4096);
     es_buf_init(&d->tmp, d->max_record + 4096);
