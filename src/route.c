@@ -251,6 +251,7 @@ typedef struct rgroup {
     int64_t next_ms, last_sent_ms, last_alert_ms;
     bool sent, dirty;
     size_t hpos;
+    uint64_t seq; /* creation order: breaks ties between groups due together */
 } rgroup;
 
 struct es_router {
@@ -276,6 +277,7 @@ struct es_router {
     const char *const **vals;
     size_t capalerts;
     es_router_stats st;
+    uint64_t seq;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -307,18 +309,25 @@ static void heap_swap(es_router *r, size_t i, size_t j)
     r->heap[j]->hpos = j;
 }
 
+/* Earlier due time first; among groups due together, the older first, so
+ * the order of notifications never depends on the heap's shape. */
+static bool before(const rgroup *a, const rgroup *b)
+{
+    return a->next_ms < b->next_ms || (a->next_ms == b->next_ms && a->seq < b->seq);
+}
+
 static void heap_fix(es_router *r, size_t i)
 {
-    while (i > 0 && r->heap[(i - 1) / 2]->next_ms > r->heap[i]->next_ms) {
+    while (i > 0 && before(r->heap[i], r->heap[(i - 1) / 2])) {
         heap_swap(r, i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
     for (;;) {
         size_t l = 2 * i + 1, s = i;
-        if (l < r->nheap && r->heap[l]->next_ms < r->heap[s]->next_ms) {
+        if (l < r->nheap && before(r->heap[l], r->heap[s])) {
             s = l;
         }
-        if (l + 1 < r->nheap && r->heap[l + 1]->next_ms < r->heap[s]->next_ms) {
+        if (l + 1 < r->nheap && before(r->heap[l + 1], r->heap[s])) {
             s = l + 1;
         }
         if (s == i) {
@@ -492,6 +501,7 @@ static rgroup *group_open(es_router *r, const es_rnode *node, const ralert *ra, 
     }
     g->route = node;
     g->hash = h;
+    g->seq = r->seq++;
     g->next_ms = now + node->group_wait_ms;
     g->last_alert_ms = now;
     if (index_rebuild(g) != 0 ||
