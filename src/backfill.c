@@ -7,6 +7,7 @@
 #include "mention_json.h"
 #include "mention_pack.h"
 #include "pipeline.h"
+#include "report.h"
 #include "spill.h"
 #include "timefmt.h"
 
@@ -46,6 +47,7 @@ struct run {
     uint64_t by_kind[ES_ALERT_FEED_STALLED + 1][ES_SEV_CRITICAL + 1];
     es_buf summary;
     size_t summary_lines;
+    es_report *report; /* --report: the collector, else NULL */
 };
 
 #define SUMMARY_MAX_LINES 200
@@ -235,6 +237,12 @@ static int on_alert(void *ud, const es_alert *a)
     if (r->o->summary) {
         summarize(r, a);
     }
+    if (r->report != NULL) {
+        int rc = es_report_add_alert(r->report, a);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     if (r->o->on_alert != NULL) {
         int rc = r->o->on_alert(r->o->ud, a);
         if (rc != 0) {
@@ -255,6 +263,12 @@ static int on_alert(void *ud, const es_alert *a)
 static int on_mention(void *ud, const es_mention *m, const es_pipeline_result *res)
 {
     struct run *r = ud;
+    if (r->report != NULL) {
+        int rc = es_report_add_mention(r->report, m, res);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     if (!(r->o->emit & ES_EMIT_MENTIONS)) {
         return 0;
     }
@@ -363,6 +377,14 @@ int es_backfill_run(const es_backfill_opts *o, es_backfill_stats *st, es_error *
         .on_mention = on_mention,
         .ud = &r,
     };
+    if (o->report_path != NULL) {
+        es_report_opts ropts = {.topics = topics};
+        rc = es_report_new(&ropts, &r.report);
+        if (rc != 0) {
+            es_error_set(err, rc, 0, 0, "cannot set up the report: %s", es_strerror(rc));
+            goto done;
+        }
+    }
     rc = es_pipeline_new(&popts, &pipe);
     if (rc != 0) {
         es_error_set(err, rc, 0, 0, "cannot build the pipeline: %s", es_strerror(rc));
@@ -415,11 +437,18 @@ int es_backfill_run(const es_backfill_opts *o, es_backfill_stats *st, es_error *
     if (o->summary) {
         print_summary(&r);
     }
+    if (r.report != NULL) {
+        rc = es_report_save(r.report, o->report_path, err);
+        if (rc != 0) {
+            goto done;
+        }
+    }
 
 done:
     if (r.progress_shown) {
         fputs("\r\033[K", stderr);
     }
+    es_report_free(r.report);
     es_pipeline_free(pipe);
     es_spill_free(r.spill);
     es_cues_free(cues);

@@ -39,6 +39,8 @@ typedef struct es_backfill_opts {
     /* Optional: every alert as it is produced (e.g. to deliver it). */
     int (*on_alert)(void *ud, const es_alert *a);
     void *ud;
+    /* --report: if not NULL, also write the HTML report (src/report.h) here. */
+    const char *report_path;
 } es_backfill_opts;
 
 typedef struct es_backfill_stats {

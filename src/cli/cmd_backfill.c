@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "usage: earshot backfill -c CONFIG [--format FMT] [--emit alerts|mentions|all]\n"
             "                        [--out FILE] [--since TIME] [--until TIME]\n"
             "                        [--memory MiB] [--lexicons DIR] [--summary] [--progress]\n"
+            "                        [--report FILE.html]\n"
             "                        [INPUT...]\n"
             "\n"
             "Run the pipeline (topics, sentiment, intent, detectors) over files of past\n"
@@ -34,6 +35,9 @@ static void usage(FILE *f)
             "      --memory MiB     memory for sorting before spilling to disk (default 256)\n"
             "      --lexicons DIR   lexicon directory (default: the installed lexicons)\n"
             "      --summary        print a readable summary of what was found on stderr\n"
+            "      --report FILE    also write a self-contained HTML report (charts per\n"
+            "                       topic with the alerts marked, top complaints, authors,\n"
+            "                       competitors side by side, the alerts table)\n"
             "      --progress       show a progress line on stderr (default: when stderr is\n"
             "                       a terminal); --no-progress never shows it\n"
             "\n"
@@ -60,6 +64,7 @@ int es_cmd_backfill(int argc, char **argv)
         {"progress", no_argument, NULL, 'P'},
         {"no-progress", no_argument, NULL, 'N'},
         {"summary", no_argument, NULL, 's'},
+        {"report", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -130,6 +135,9 @@ int es_cmd_backfill(int argc, char **argv)
             break;
         case 's':
             o.summary = true;
+            break;
+        case 'R':
+            o.report_path = optarg;
             break;
         case 'h':
             usage(stdout);
