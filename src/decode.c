@@ -133,6 +133,7 @@ struct es_decoder {
     const char *piece;
     size_t piece_len;
     bool long_line;   /* the current line is longer than carry */
+    uint32_t line_events; /* yajl callbacks since the line started */
     es_buf stail;     /* long line: bytes after the last token boundary */
     bool s_in_str;    /* ... whether they are inside a string */
     bool s_esc;
@@ -872,6 +873,7 @@ static int top_end(es_decoder *d)
 /* The trie node of the value that starts now, and advance array indexes. */
 static int32_t value_node(es_decoder *d)
 {
+    d->line_events++;
     if (d->depth == 0) {
         return 0;
     }
@@ -984,6 +986,7 @@ static int open_container(es_decoder *d, bool is_array)
 
 static int close_container(es_decoder *d)
 {
+    d->line_events++;
     frame f = d->stack[--d->depth];
     if (f.node >= 0) {
         const node *nd = &d->nodes[f.node];
@@ -1024,6 +1027,7 @@ static int cb_end(void *ctx)
 static int cb_map_key(void *ctx, const unsigned char *k, size_t n)
 {
     es_decoder *d = ctx;
+    d->line_events++;
     frame *f = &d->stack[d->depth - 1];
     f->key_node = f->node < 0 ? -1 : key_child(d, f->node, (const char *)k, n, false);
     return 1;
@@ -1140,10 +1144,11 @@ static int syntax_error(es_decoder *d, const char *p, size_t n, bool at_line_sta
             return rc;
         }
     }
-    if (open && at_line_start && col == 1 && top_line < d->line && starts_value(p, n)) {
-        /* The broken value swallowed the start of this line, and the first
-         * byte is where it broke: nothing of this line has been decoded
-         * yet, so parse it again as a value of its own. */
+    if (open && at_line_start && d->line_events == 0 && top_line < d->line &&
+        starts_value(p, n)) {
+        /* The broken value swallowed the start of this line and broke on
+         * its first token: nothing of this line has been decoded yet, so
+         * parse it again as a value of its own. */
         return json_piece(d, p, n);
     }
     d->resync = true;
@@ -1351,6 +1356,7 @@ static int piece(es_decoder *d, const char *p, size_t n, bool line_start, bool l
 {
     if (line_start) {
         d->col_base = 0;
+        d->line_events = 0;
         /* Long by its length, however it arrived, so that the result does
          * not depend on chunking. */
         d->long_line = !line_end || n > d->max_record + 2;
