@@ -4,7 +4,8 @@
  * while, then recovery. Afterwards every alert has been delivered at least
  * once, none is missing, the retry after the 429 waited as asked, and the
  * sink's rate limit held. Also: a deliverer killed with SIGKILL in the
- * middle of a send, then restarted; dead letters and replay; and the pure
+ * middle of a send, then restarted; dead letters and replay; an e-mail sent
+ * through libcurl to a minimal local SMTP server; and the pure
  * retry arithmetic (backoff, Retry-After, rate-limit headers, buckets).
  *
  * The only waiting is what the protocol demands (the 2 s Retry-After, the
@@ -319,6 +320,144 @@ static void test_permanent_failure_and_replay(void **state)
     fh_stop(srv);
 }
 
+/* ---- SMTP through libcurl against a minimal local server ---------------- */
+
+typedef struct fake_smtp {
+    int fd;
+    int port;
+    pthread_t thread;
+    char *data; /* what arrived after DATA, dot-unstuffed */
+    char rcpt[4][128];
+    int n_rcpt;
+    char from[128];
+} fake_smtp;
+
+static bool smtp_line(int c, char *buf, size_t size)
+{
+    size_t n = 0;
+    while (n + 1 < size) {
+        char ch;
+        struct pollfd p = {c, POLLIN, 0};
+        if (poll(&p, 1, 10000) != 1 || read(c, &ch, 1) != 1) {
+            return false;
+        }
+        buf[n++] = ch;
+        if (ch == '\n') {
+            break;
+        }
+    }
+    buf[n] = '\0';
+    return true;
+}
+
+static void smtp_say(int c, const char *s)
+{
+    ssize_t w = write(c, s, strlen(s));
+    (void)w;
+}
+
+/* One connection, the happy path of RFC 5321, no TLS. */
+static void *fake_smtp_run(void *arg)
+{
+    fake_smtp *f = arg;
+    int c = accept(f->fd, NULL, NULL);
+    if (c < 0) {
+        return NULL;
+    }
+    char line[1024];
+    smtp_say(c, "220 fake ESMTP\r\n");
+    while (smtp_line(c, line, sizeof line)) {
+        if (strncasecmp(line, "EHLO", 4) == 0) {
+            smtp_say(c, "250-fake\r\n250 8BITMIME\r\n");
+        } else if (strncasecmp(line, "MAIL FROM:", 10) == 0) {
+            snprintf(f->from, sizeof f->from, "%.*s", (int)strcspn(line + 10, "\r\n"), line + 10);
+            smtp_say(c, "250 ok\r\n");
+        } else if (strncasecmp(line, "RCPT TO:", 8) == 0 && f->n_rcpt < 4) {
+            snprintf(f->rcpt[f->n_rcpt++], sizeof f->rcpt[0], "%.*s",
+                     (int)strcspn(line + 8, "\r\n"), line + 8);
+            smtp_say(c, "250 ok\r\n");
+        } else if (strncasecmp(line, "DATA", 4) == 0) {
+            smtp_say(c, "354 go ahead\r\n");
+            es_buf b;
+            es_buf_init(&b, 1u << 22);
+            while (smtp_line(c, line, sizeof line) && strcmp(line, ".\r\n") != 0) {
+                es_buf_adds(&b, line[0] == '.' ? line + 1 : line);
+            }
+            f->data = b.data;
+            smtp_say(c, "250 queued\r\n");
+        } else if (strncasecmp(line, "QUIT", 4) == 0) {
+            smtp_say(c, "221 bye\r\n");
+            break;
+        } else {
+            smtp_say(c, "502 no\r\n");
+        }
+    }
+    close(c);
+    return NULL;
+}
+
+static void test_smtp_send(void **state)
+{
+    (void)state;
+    fake_smtp f;
+    memset(&f, 0, sizeof f);
+    f.fd = fh_listen(0);
+    assert_true(f.fd >= 0);
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    getsockname(f.fd, (struct sockaddr *)&a, &alen);
+    f.port = ntohs(a.sin_port);
+    pthread_create(&f.thread, NULL, fake_smtp_run, &f);
+
+    char url[64];
+    snprintf(url, sizeof url, "smtp://127.0.0.1:%d", f.port);
+    es_sink_kv kv[] = {{"url", url},
+                       {"from", "earshot <alerts@acme.example>"},
+                       {"to", "oncall@acme.example"},
+                       {"to", "duty@acme.example"},
+                       {"starttls", "false"},
+                       {"timeout", "5s"}};
+    es_sink_opts o = {.kv = kv, .n_kv = 6};
+    es_sink *s;
+    es_error err;
+    assert_int_equal(es_sink_new("mail", "smtp", &o, &s, &err), 0);
+    es_spool *sp;
+    es_deliver *d;
+    assert_int_equal(es_spool_open(db, &sp, &err), 0);
+    assert_int_equal(es_deliver_new(sp, &d), 0);
+    assert_int_equal(es_deliver_add_sink(d, s), 0);
+    /* A line that is a lone dot must not end the message early. */
+    es_alert_mention m = {{"m1", 2}, {"jdoe", 4}, {".\n.", 3}, {NULL, 0}};
+    es_alert al = {.kind = ES_ALERT_COMPLAINT,
+                   .severity = ES_SEV_CRITICAL,
+                   .topic = "acme",
+                   .at_ms = T0,
+                   .fingerprint = "acme/complaint/7",
+                   .summary = "acme: complaint from a large account",
+                   .mentions = &m,
+                   .n_mentions = 1};
+    es_notification n1 = {.key = "mail-1", .alerts = &al, .n_alerts = 1};
+    assert_int_equal(es_deliver_enqueue(d, "mail", &n1, es_deliver_now(d)), 0);
+    assert_int_equal(es_deliver_run(d, es_deliver_now(d) + 10000), 0);
+    assert_int_equal(count(sp, ES_SPOOL_DONE), 1);
+    /* curl keeps the connection for reuse; freeing the deliverer says QUIT. */
+    es_deliver_free(d);
+    pthread_join(f.thread, NULL);
+    close(f.fd);
+
+    assert_string_equal(f.from, "<alerts@acme.example>");
+    assert_int_equal(f.n_rcpt, 2);
+    assert_string_equal(f.rcpt[0], "<oncall@acme.example>");
+    assert_string_equal(f.rcpt[1], "<duty@acme.example>");
+    assert_non_null(f.data);
+    assert_non_null(strstr(f.data, "Subject: [earshot] acme: complaint from a large account\r\n"));
+    assert_non_null(strstr(f.data, "Message-ID: <mail-1."));
+    assert_non_null(strstr(f.data, "Content-Type: text/html; charset=UTF-8"));
+    free(f.data);
+    es_sink_free(s);
+    es_spool_close(sp);
+}
+
 /* ---- Pure retry arithmetic, in event time ------------------------------- */
 
 static void test_backoff_schedule(void **state)
@@ -489,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_bucket),
         cmocka_unit_test_setup_teardown(test_step_event_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permanent_failure_and_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_smtp_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovers_from_scripted_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_then_restart, setup, teardown),
     };
