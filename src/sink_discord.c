@@ -33,6 +33,7 @@
 
 typedef struct discord_sink {
     char *url;
+    char *username;
 } discord_sink;
 
 static void discord_destroy(void *state)
@@ -40,6 +41,7 @@ static void discord_destroy(void *state)
     discord_sink *d = state;
     if (d != NULL) {
         free(d->url);
+        free(d->username);
         free(d);
     }
 }
@@ -59,6 +61,11 @@ static int discord_init(const es_sink_opts *o, void **state, es_error *err)
     size_t n = strlen(url) + 16;
     d->url = malloc(n);
     if (d->url == NULL) {
+        discord_destroy(d);
+        return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+    }
+    const char *user = es_sink_opt_get(o, "username");
+    if (user != NULL && (d->username = strdup(user)) == NULL) {
         discord_destroy(d);
         return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
     }
@@ -222,7 +229,15 @@ static int discord_build(void *state, const es_notification *n, es_sink_request 
     }
     es_buf_free(&head);
     rc = rc ? rc : tb.rc;
-    rc = rc ? rc : es_buf_adds(&req->body, "\",\"allowed_mentions\":{\"parse\":[]},\"embeds\":[");
+    rc = rc ? rc : es_buf_addc(&req->body, '"');
+    if (rc == 0 && d->username != NULL) {
+        /* Discord caps the name at 80 characters. */
+        rc = es_buf_adds(&req->body, ",\"username\":");
+        rc = rc ? rc
+                : es__json_text(&req->body, d->username, strlen(d->username), 80, ES_ESC_NONE,
+                                ES_TEXT_ONELINE);
+    }
+    rc = rc ? rc : es_buf_adds(&req->body, ",\"allowed_mentions\":{\"parse\":[]},\"embeds\":[");
     embeds e = {&req->body, DC_EMBED_TOTAL_MAX, rc};
     for (size_t i = 0; i < shown; i++) {
         size_t share = e.left / (shown - i);
@@ -274,6 +289,7 @@ static void discord_classify(void *state, const es_sink_response *r, es_sink_res
 static const es_sink_option discord_options[] = {
     {"url", ES_SINK_OPT_STRING, NULL, ES_SINK_OPT_REQUIRED | ES_SINK_OPT_SECRET_OK,
      "webhook URL (https://discord.com/api/webhooks/ID/TOKEN)"},
+    {"username", ES_SINK_OPT_STRING, NULL, 0, "display name for the message"},
     {NULL, 0, NULL, 0, NULL},
 };
 

@@ -17,9 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#define WEBHOOK_MAX_HEADERS 16
 
 typedef struct webhook_sink {
     char *url;
+    char *headers[WEBHOOK_MAX_HEADERS]; /* "Name: value" */
+    size_t n_headers;
     unsigned char *key;
     size_t key_len; /* 0: do not sign */
 } webhook_sink;
@@ -68,6 +73,9 @@ static void webhook_destroy(void *state)
         return;
     }
     free(w->url);
+    for (size_t i = 0; i < w->n_headers; i++) {
+        free(w->headers[i]);
+    }
     if (w->key != NULL) {
         memset(w->key, 0, w->key_len);
     }
@@ -86,6 +94,24 @@ static int webhook_init(const es_sink_opts *o, void **state, es_error *err)
         webhook_destroy(w);
         return es_error_set(err, ES_ECONFIG, 0, 0, "sink '%s': 'url' must be http:// or https://",
                             o->sink_name);
+    }
+    const char *hdrs[WEBHOOK_MAX_HEADERS];
+    size_t nh = es_sink_opt_list(o, "headers", hdrs, WEBHOOK_MAX_HEADERS);
+    for (size_t i = 0; i < nh; i++) {
+        const char *colon = i < WEBHOOK_MAX_HEADERS ? strchr(hdrs[i], ':') : NULL;
+        if (nh > WEBHOOK_MAX_HEADERS || colon == NULL || colon == hdrs[i] ||
+            strpbrk(hdrs[i], "\r\n") != NULL || strncasecmp(hdrs[i], "webhook-", 8) == 0) {
+            webhook_destroy(w);
+            return es_error_set(err, ES_ECONFIG, 0, 0,
+                                "sink '%s': 'headers' takes at most %d \"Name: value\" lines, "
+                                "not the webhook-* signature headers",
+                                o->sink_name, WEBHOOK_MAX_HEADERS);
+        }
+        if ((w->headers[w->n_headers] = strdup(hdrs[i])) == NULL) {
+            webhook_destroy(w);
+            return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+        }
+        w->n_headers++;
     }
     const char *secret = es_sink_opt_get(o, "secret");
     if (secret != NULL) {
@@ -144,6 +170,9 @@ static int webhook_build(void *state, const es_notification *n, es_sink_request 
     int rc = es_buf_adds(&req->url, w->url);
     rc = rc ? rc : es_notification_to_json(n, &req->body);
     rc = rc ? rc : es_sink_request_header(req, "Content-Type", "application/json");
+    for (size_t i = 0; rc == 0 && i < w->n_headers; i++) {
+        rc = es_buf_printf(&req->headers, "%s\n", w->headers[i]);
+    }
     /* The id and timestamp go out even unsigned: receivers dedupe on the id. */
     char ts[24];
     snprintf(ts, sizeof ts, "%lld", (long long)(n->sent_ms / 1000));
@@ -168,6 +197,7 @@ static const es_sink_option webhook_options[] = {
      "where to POST notifications"},
     {"secret", ES_SINK_OPT_STRING, NULL, ES_SINK_OPT_SECRET,
      "signing secret (whsec_<base64> or raw); without it requests are unsigned"},
+    {"headers", ES_SINK_OPT_LIST, NULL, 0, "extra request headers, each \"Name: value\""},
     {NULL, 0, NULL, 0, NULL},
 };
 

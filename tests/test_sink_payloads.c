@@ -379,7 +379,8 @@ static void test_discord(void **state)
 {
     (void)state;
     es_sink_kv sec[] = {{"url", "https://discord.com/api/webhooks/1/tok"}};
-    es_sink *s = mk("discord", NULL, 0, sec, 1);
+    es_sink_kv kv[] = {{"username", "earshot"}};
+    es_sink *s = mk("discord", kv, 1, sec, 1);
     fixture f;
     make_fixture(&f, 1, 3);
     es_sink_request req;
@@ -387,6 +388,7 @@ static void test_discord(void **state)
     assert_string_equal(req.url.data, "https://discord.com/api/webhooks/1/tok?wait=true");
     yajl_val root = parse(&req.body);
     discord_check(root);
+    assert_string_equal(str(root, "username"), "earshot");
     /* No live @everyone anywhere, and markdown links are defused. */
     assert_null(strstr(req.body.data, "@everyone"));
     assert_null(strstr(req.body.data, "[x](http"));
@@ -678,9 +680,11 @@ static void expect_signature(const es_sink_request *req, const unsigned char *ke
 static void test_webhook(void **state)
 {
     (void)state;
-    es_sink_kv kv[] = {{"url", "https://receiver.example/hook"}};
+    es_sink_kv kv[] = {{"url", "https://receiver.example/hook"},
+                       {"headers", "X-Team: social"},
+                       {"headers", "Authorization: Bearer t0k"}};
     es_sink_kv sec[] = {{"secret", "raw-secret-bytes"}};
-    es_sink *s = mk("webhook", kv, 1, sec, 1);
+    es_sink *s = mk("webhook", kv, 3, sec, 1);
     fixture f;
     make_fixture(&f, 3, 2);
     es_sink_request req;
@@ -689,6 +693,8 @@ static void test_webhook(void **state)
     assert_string_equal(header_value(&req, "webhook-id", v, sizeof v), f.n.key);
     assert_string_equal(header_value(&req, "webhook-timestamp", v, sizeof v), "1424786212");
     expect_signature(&req, (const unsigned char *)"raw-secret-bytes", 16);
+    assert_true(has_header(&req, "X-Team: social"));
+    assert_true(has_header(&req, "Authorization: Bearer t0k"));
 
     /* The body is the contract's notification: labels beside "alerts". */
     yajl_val root = parse(&req.body);
@@ -727,7 +733,7 @@ static void test_webhook(void **state)
     char whsec[80];
     snprintf(whsec, sizeof whsec, "whsec_%s", b64);
     es_sink_kv sec2[] = {{"secret", whsec}};
-    s = mk("webhook", kv, 1, sec2, 1);
+    s = mk("webhook", kv, 3, sec2, 1);
     build(s, &f.n, &req);
     expect_signature(&req, key, sizeof key);
     es_sink_request_free(&req);
@@ -935,6 +941,8 @@ static void test_options(void **state)
     expect_config_error("pagerduty", key_in_file, 1, NULL, 0, "routing_key_env");
     expect_config_error("pagerduty", NULL, 0, shortkey, 1, "32-character");
     expect_config_error("carrier-pigeon", NULL, 0, NULL, 0, "carrier-pigeon");
+    es_sink_kv forged[] = {{"url", "https://r.example/"}, {"headers", "webhook-id: x"}};
+    expect_config_error("webhook", forged, 2, NULL, 0, "'headers'");
     es_sink_kv exec_missing[] = {{"command", "/nonexistent/program"}};
     expect_config_error("exec", exec_missing, 1, NULL, 0, "/nonexistent/program");
 
