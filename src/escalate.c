@@ -280,6 +280,11 @@ const es_escalation *es_escalation_find(const es_escalation_set *s, const char *
     return NULL;
 }
 
+const es_escalation *es__escalation_at(const es_escalation_set *s, size_t i)
+{
+    return &s->v[i];
+}
+
 const char *es_escalation_name(const es_escalation *p)
 {
     return p->name;

@@ -92,6 +92,7 @@ void es__escalations_print(const es_escalation_set *s, FILE *out);
 size_t es_escalation_count(const es_escalation_set *s);
 const es_escalation *es_escalation_find(const es_escalation_set *s, const char *name);
 const char *es_escalation_name(const es_escalation *p);
+const es_escalation *es__escalation_at(const es_escalation_set *s, size_t i);
 
 /* The tier (1-based) an incident whose alerts have these label values
  * starts at: the first start_tier_if rule any of them matches, else 1.

@@ -197,7 +197,8 @@ static int parse_matcher(const char *s, matcher *out, es_error *err)
         es_buf_free(&v);
         return es_error_set(err, rc ? rc : ES_ENOMEM, 0, (int)vcol + 1, "value too long");
     }
-    out->value = v.data; /* owned now */
+    v.data[v.len] = '\0'; /* an empty value ("") has had nothing appended */
+    out->value = v.data;   /* owned now */
     const char *const *closed = closed_values(out->label);
     if (closed != NULL && (out->op == OP_EQ || out->op == OP_NE) && out->value[0] != '\0') {
         bool ok = false;
@@ -377,12 +378,25 @@ int es__route_matchers(es__route_rep *rep, const es_cfg_node *v, es_matchers **o
     if (n < 0) {
         return -1;
     }
+    /* Each matcher on its own first, so every bad one in a list is named. */
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        es_error e = {0};
+        es_matchers *one = NULL;
+        if (es_matchers_parse(&strs[i], 1, &one, NULL, &e) != 0) {
+            const es_cfg_node *at = v->kind == ES_CFG_SEQ ? v->items[i] : v;
+            es__route_err_at(rep, at, e.col > 0 ? (size_t)e.col - 1 : 0, "matcher '%s': %s",
+                             strs[i], e.msg);
+            ok = false;
+        }
+        es_matchers_free(one);
+    }
+    if (!ok) {
+        return -1;
+    }
     es_error e = {0};
-    size_t bad = 0;
-    if (es_matchers_parse(strs, (size_t)n, out, &bad, &e) != 0) {
-        const es_cfg_node *at = v->kind == ES_CFG_SEQ ? v->items[bad] : v;
-        es__route_err_at(rep, at, e.col > 0 ? (size_t)e.col - 1 : 0, "matcher '%s': %s",
-                         strs[bad], e.msg);
+    if (es_matchers_parse(strs, (size_t)n, out, NULL, &e) != 0) {
+        es__route_err(rep, v, "%s", e.msg);
         return -1;
     }
     return 0;
@@ -859,10 +873,18 @@ static int parse_node(pctx *p, const es_cfg_node *v, es_rnode *n, const es_rnode
             } else if (val->kind != ES_CFG_SCALAR) {
                 es__route_err(p->rep, val, "escalation must be a policy name");
             } else if ((n->esc = es_escalation_find(p->rc->esc, val->str)) == NULL) {
+                char list[256] = "";
+                for (size_t j = 0; j < es_escalation_count(p->rc->esc); j++) {
+                    strncat(list, j ? ", " : " (policies: ", sizeof list - strlen(list) - 1);
+                    strncat(list, es_escalation_name(es__escalation_at(p->rc->esc, j)),
+                            sizeof list - strlen(list) - 1);
+                }
+                strncat(list, es_escalation_count(p->rc->esc) ? ")" : "",
+                        sizeof list - strlen(list) - 1);
                 es__route_err(p->rep, val, "unknown escalation policy '%s'%s", val->str,
                               es_escalation_count(p->rc->esc) == 0
                                   ? " (there is no `escalations:` section)"
-                                  : "");
+                                  : list);
             }
         } else if (strcmp(k, "inhibit_rules") == 0) {
             if (parent != NULL) {
@@ -949,11 +971,74 @@ static bool any_receiver(const es_rnode *n)
     return false;
 }
 
+/* Errors are gathered and handed on in file order: `escalations:` is read
+ * before `route:` (routes name policies) wherever it sits in the file. */
+typedef struct err_list {
+    es_error *v;
+    size_t n, cap;
+    bool nomem;
+} err_list;
+
+static void gather(const es_error *e, void *ud)
+{
+    err_list *l = ud;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        es_error *nv = nc <= 1000 ? realloc(l->v, nc * sizeof *nv) : NULL;
+        if (nv == NULL) {
+            l->nomem = true;
+            return;
+        }
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = *e;
+}
+
+static int cmp_err(const void *a, const void *b)
+{
+    const es_error *x = a, *y = b;
+    if (x->line != y->line) {
+        return x->line < y->line ? -1 : 1;
+    }
+    return (x->col > y->col) - (x->col < y->col);
+}
+
+static int load(const es_config *c, es__route_rep *rep, es_route_conf **out, es_error *err);
+
 int es_route_conf_load(const es_config *c, es_config_error_fn on_error, void *ud,
                        es_route_conf **out, es_error *err)
 {
+    err_list l = {0};
+    es__route_rep rep = {.file = es_config_path(c), .fn = gather, .ud = &l};
+    int rc = load(c, &rep, out, err);
+    if (l.n > 0) {
+        /* Insertion sort: stable, so errors at one position keep the order
+         * they were found in; there are at most a thousand. */
+        for (size_t i = 1; i < l.n; i++) {
+            es_error e = l.v[i];
+            size_t j = i;
+            while (j > 0 && cmp_err(&l.v[j - 1], &e) > 0) {
+                l.v[j] = l.v[j - 1];
+                j--;
+            }
+            l.v[j] = e;
+        }
+        if (err != NULL) {
+            *err = l.v[0];
+        }
+        for (size_t i = 0; on_error != NULL && i < l.n; i++) {
+            on_error(&l.v[i], ud);
+        }
+    }
+    free(l.v);
+    return rc;
+}
+
+static int load(const es_config *c, es__route_rep *repp, es_route_conf **out, es_error *err)
+{
     *out = NULL;
-    es__route_rep rep = {.file = es_config_path(c), .fn = on_error, .ud = ud, .first = err};
+    es__route_rep rep = *repp;
     es_route_conf *rc = calloc(1, sizeof *rc);
     if (rc == NULL) {
         return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "config.h"
 #include "detect.h"
+#include "route.h"
 #include "earshot.h"
 
 #include <stdio.h>
@@ -545,9 +546,17 @@ int es_cmd_check(int argc, char **argv)
         fprintf(stderr, "%s: %d error%s\n", config, n_errors, n_errors == 1 ? "" : "s");
         return ES_EXIT_INPUT;
     }
+    /* ---- route engineer: validate `route:` and `escalations:` (src/route.h) ---- */
+    if (es_route_check(c, print_error, &n_errors, NULL) > 0) {
+        fprintf(stderr, "%s: %d error%s\n", config, n_errors, n_errors == 1 ? "" : "s");
+        es_config_free(c);
+        return ES_EXIT_INPUT;
+    }
     if (!quiet) {
         print_summary(stdout, c);
+        es_route_check(c, NULL, NULL, stdout);
     }
+    /* ---- end route engineer ---- */
     es_config_free(c);
     return ES_EXIT_OK;
 }

@@ -18,6 +18,7 @@ static const struct command {
     {"spikes", es_cmd_spikes, "run the spike detector over count series (CSV)"},
     {"check", es_cmd_check, "validate a config and say what it would do"},
     {"run", es_cmd_run, "live: stream mentions from the feeds to the sinks until stopped"},
+    {"alerts", es_cmd_alerts, "list, acknowledge and resolve alerts; dead letters; silences"},
 };
 
 static void usage(FILE *out)
