@@ -735,8 +735,10 @@ static int compile_node(compiler *c, uint32_t qid, uint32_t topic_id, uint32_t *
         const char *v = es__query_str(c->q, n);
         uint32_t vn = n->str_len;
         if (n->field == ES_QF_AUTHOR && vn > 0 && v[0] == '@') {
-            v++; /* author:"@jdoe" as well as author:@jdoe */
-            vn--;
+            while (vn > 0 && v[0] == '@') {
+                v++; /* author:"@jdoe" as well as author:@jdoe */
+                vn--;
+            }
             if (vn == 0) {
                 return cerr(c, ES_EQUERY, n->pos, "'author:@' needs a name");
             }
@@ -754,8 +756,12 @@ static int compile_node(compiler *c, uint32_t qid, uint32_t topic_id, uint32_t *
         break;
     }
     case ES_Q_NOT: {
-        uint32_t kid;
-        if ((rc = compile_node(c, c->q->kids[n->first], topic_id, &kid)) != 0) {
+        uint32_t kid, q_kid = c->q->kids[n->first];
+        if (c->q->nodes[q_kid].type == ES_Q_NOT) {
+            /* NOT NOT x is x ("--refund" is a typo more often than not). */
+            return compile_node(c, c->q->kids[c->q->nodes[q_kid].first], topic_id, out);
+        }
+        if ((rc = compile_node(c, q_kid, topic_id, &kid)) != 0) {
             return rc;
         }
         if (new_mnode(t, M_NOT, &id) != 0) {
@@ -1114,7 +1120,8 @@ static int describe_leaf(const es_topics *t, es_buf *b, uint32_t leaf_id)
         }
         const char *s = astr(t, p->off);
         for (uint32_t j = 0; j < p->len && rc == 0; j++) {
-            if (quote && (s[j] == '"' || s[j] == '\\')) {
+            /* An escaped '*' is a literal star, not a wildcard (":*"). */
+            if (quote && (s[j] == '"' || s[j] == '\\' || s[j] == '*')) {
                 rc = es_buf_addc(b, '\\');
             }
             if (rc == 0) {
@@ -1132,6 +1139,7 @@ static int describe_leaf(const es_topics *t, es_buf *b, uint32_t leaf_id)
 }
 
 static int describe_node(const es_topics *t, es_buf *b, uint32_t id, bool parens);
+static int describe_kids(const es_topics *t, es_buf *b, uint32_t id, uint8_t type, bool *first);
 
 static int describe_near_side(const es_topics *t, es_buf *b, const uint32_t *leaves,
                               uint32_t n)
@@ -1192,20 +1200,39 @@ static int describe_node(const es_topics *t, es_buf *b, uint32_t id, bool parens
         if (parens) {
             rc = es_buf_addc(b, '(');
         }
-        for (uint32_t i = 0; i < m->b && rc == 0; i++) {
-            if (i > 0) {
-                rc = es_buf_adds(b, m->type == M_AND ? " AND " : " OR ");
-            }
-            if (rc == 0) {
-                const mnode *k = &t->nodes[t->kids[m->a + i]];
-                rc = describe_node(t, b, t->kids[m->a + i], k->type != M_NEAR);
-            }
+        bool first = true;
+        if (rc == 0) {
+            rc = describe_kids(t, b, id, m->type, &first);
         }
         if (rc == 0 && parens) {
             rc = es_buf_addc(b, ')');
         }
         return rc;
     }
+}
+
+/* The children of an AND or OR, with nested ones of the same kind inlined
+ * (NOT NOT folding can leave "a AND (b AND c)"). */
+static int describe_kids(const es_topics *t, es_buf *b, uint32_t id, uint8_t type, bool *first)
+{
+    const mnode *m = &t->nodes[id];
+    int rc = 0;
+    for (uint32_t i = 0; i < m->b && rc == 0; i++) {
+        uint32_t kid = t->kids[m->a + i];
+        const mnode *k = &t->nodes[kid];
+        if (k->type == type) {
+            rc = describe_kids(t, b, kid, type, first);
+            continue;
+        }
+        if (!*first) {
+            rc = es_buf_adds(b, type == M_AND ? " AND " : " OR ");
+        }
+        *first = false;
+        if (rc == 0) {
+            rc = describe_node(t, b, kid, k->type != M_NEAR);
+        }
+    }
+    return rc;
 }
 
 /* ---- the index ---------------------------------------------------------- */

@@ -268,6 +268,7 @@ static void test_nested_not(void **state)
     NO_MATCH("a NOT NOT b", "a");
     MATCH("a --b", "a b");
     expect_describe("a -(b -c)", "a AND NOT (b AND NOT c)");
+    expect_describe("a NOT NOT b", "a AND b");
 }
 
 /* ---- wildcards ---------------------------------------------------------- */

@@ -102,6 +102,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     es_topic_def again = {.name = "again", .query = desc};
     es_topics *t2 = NULL;
     if (es_topics_compile(&again, 1, &t2, &err) != 0) {
+        /* The description parenthesizes fully, so a query nested near the
+         * depth limit may describe past it; that is the only excuse. */
+        if (strstr(err.msg, "nested too deeply") != NULL) {
+            es_topics_free(t);
+            free(desc);
+            free(buf);
+            return 0;
+        }
         fprintf(stderr, "description does not compile: [%s] -> [%s]: %s\n", buf, desc, err.msg);
         abort();
     }
