@@ -72,6 +72,11 @@
 #define WH_BODY_KEEP (64 * 1024)
 
 static void wh_set(es_wh_parser *p, int status, const char *code, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 0)))
+#endif
+    ;
+static void wh_set(es_wh_parser *p, int status, const char *code, const char *fmt, va_list ap)
 {
     p->status = status;
     p->error = code;
@@ -964,7 +969,7 @@ static void conn_answer(wh_conn *c, es_wh_event ev)
                                : e->code == ES_ETOOBIG ? "record_too_large"
                                                        : "bad_record";
             char msg[600];
-            snprintf(msg, sizeof msg, "line %d: %s", e->line, e->msg);
+            snprintf(msg, sizeof msg, "record at line %d: %s", e->line, e->msg);
             es_wh_error_json(&w->json, code, msg, e->line, e->col);
             log_refused(w, c, status, msg);
         } else {

