@@ -92,10 +92,12 @@ typedef struct es_engine {
     size_t feeds_open; /* made and not yet closed (includes closing ones) */
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t house, pump_timer, commit_timer, drain_timer;
+    uv_idle_t pump_idle;
     int handles_open;
     int state;
     bool paused;
     bool stop_requested;
+    bool drain_explicit; /* --drain-timeout was given */
     int fatal;
     int64_t pending; /* undelivered alerts for the configured sinks */
     int64_t max_event_ms, wall_at_max;
@@ -756,9 +758,22 @@ static void on_pump(uv_timer_t *t)
     pump(t->data);
 }
 
+static void on_pump_idle(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    pump(h->data);
+}
+
 static void schedule_pump(es_engine *e, int64_t delay_ms)
 {
     if (e->state == CLOSING) {
+        return;
+    }
+    if (delay_ms <= 0) {
+        /* Next turn of the loop, after I/O: a zero timer started inside a
+         * timer callback would run in the same pass and could starve the
+         * loop while a backlog lasts. */
+        uv_idle_start(&e->pump_idle, on_pump_idle);
         return;
     }
     uint64_t due = uv_now(&e->loop) + (uint64_t)delay_ms;
@@ -1145,7 +1160,7 @@ static void close_all(es_engine *e)
         (uv_handle_t *)&e->sig_int,    (uv_handle_t *)&e->sig_term,
         (uv_handle_t *)&e->sig_hup,    (uv_handle_t *)&e->house,
         (uv_handle_t *)&e->pump_timer, (uv_handle_t *)&e->commit_timer,
-        (uv_handle_t *)&e->drain_timer,
+        (uv_handle_t *)&e->drain_timer, (uv_handle_t *)&e->pump_idle,
     };
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         uv_close(hs[i], on_handle_closed);
@@ -1209,6 +1224,10 @@ static void begin_shutdown(es_engine *e, const char *why)
     ES_LOG_INFO(COMP, "stopping (%s): closing feeds, draining sinks", why);
     e->state = DRAINING;
     e->drain_deadline = wall_ms() + e->o.drain_timeout_ms;
+    if (e->stop_requested && !e->drain_explicit) {
+        /* --exit-when-done promises that everything was delivered. */
+        e->drain_deadline = INT64_MAX;
+    }
     if (e->o.exit_when_done && e->stop_requested) {
         /* All input was read: close the last buckets, as backfill does. */
         int rc = es_pipeline_finish(e->g->pipe);
@@ -1259,6 +1278,7 @@ int es_engine_run(const es_engine_opts *opts, es_error *err)
     if (e->o.stats_interval_ms == 0) {
         e->o.stats_interval_ms = 60000;
     }
+    e->drain_explicit = e->o.drain_timeout_ms > 0;
     if (e->o.drain_timeout_ms <= 0) {
         e->o.drain_timeout_ms = 10000;
     }
@@ -1336,6 +1356,9 @@ int es_engine_run(const es_engine_opts *opts, es_error *err)
         timers[i]->data = e;
         e->handles_open++;
     }
+    uv_idle_init(&e->loop, &e->pump_idle);
+    e->pump_idle.data = e;
+    e->handles_open++;
     e->handles_open++; /* the HTTP driver */
     signal(SIGPIPE, SIG_IGN);
 

@@ -34,8 +34,10 @@
 #include <unistd.h>
 
 #define FILE_CHUNK (64u << 10)
-/* Chunks per timer callback before yielding to the loop. */
-#define FILE_CHUNKS_PER_TICK 4
+/* Chunks per turn of the loop before yielding. One: a chunk may hold a few
+ * hundred mentions, and each alert among them waits for a durable spool
+ * commit, so more would hold signals, delivery and commits back. */
+#define FILE_CHUNKS_PER_TICK 1
 /* A line longer than this is handed over anyway; the decoder reports it. */
 #define FILE_MAX_LINE (1u << 20)
 
@@ -52,7 +54,8 @@ typedef struct file_feed {
     uint64_t consumed; /* bytes of the current file handed to the host */
     es_buf buf;        /* read but not yet handed over (a partial line, paced lines) */
     size_t buf_off;    /* start of the unconsumed part of buf */
-    uv_timer_t tick;
+    uv_timer_t tick; /* a later read: poll_interval, replay pacing */
+    uv_idle_t idle;  /* read again on the next turn of the loop */
     uv_poll_t poll; /* stdin as a pipe */
     bool use_poll, poll_active;
     bool running, paused, done, closing;
@@ -251,6 +254,7 @@ static void finish(file_feed *s)
     s->done = true;
     s->running = false;
     uv_timer_stop(&s->tick);
+    uv_idle_stop(&s->idle);
     if (s->poll_active) {
         uv_poll_stop(&s->poll);
         s->poll_active = false;
@@ -365,9 +369,8 @@ static int read_some(file_feed *s, int chunks)
     return 1;
 }
 
-static void on_tick(uv_timer_t *t)
+static void read_turn(file_feed *s)
 {
-    file_feed *s = t->data;
     if (!s->running || s->paused || s->done) {
         return;
     }
@@ -375,6 +378,20 @@ static void on_tick(uv_timer_t *t)
     if (r == 1) {
         schedule(s, 0);
     }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    read_turn(t->data);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    /* An idle handle, not a zero timer: libuv runs a zero timer started
+     * from a timer callback in the same pass, so a file with data would
+     * starve I/O, signals and every other timer. Idle runs once a turn. */
+    uv_idle_stop(h);
+    read_turn(h->data);
 }
 
 static void on_readable(uv_poll_t *p, int status, int events)
@@ -408,6 +425,10 @@ static void schedule(file_feed *s, int64_t ms)
         }
         return;
     }
+    if (ms <= 0) {
+        uv_idle_start(&s->idle, on_idle);
+        return;
+    }
     uv_timer_start(&s->tick, on_tick, (uint64_t)(ms < 0 ? 0 : ms), 0);
 }
 
@@ -437,7 +458,9 @@ static int file_init(es_feed *f, const es_config_item *item, void **state, es_er
     es_buf_init(&s->buf, FILE_MAX_LINE + FILE_CHUNK + 1);
     uv_timer_init(es_feed_loop(f), &s->tick);
     s->tick.data = s;
-    s->open_handles = 1;
+    uv_idle_init(es_feed_loop(f), &s->idle);
+    s->idle.data = s;
+    s->open_handles = 2;
     *state = s;
     return 0;
 }
@@ -484,6 +507,7 @@ static void file_stop(void *state)
     file_feed *s = state;
     s->running = false;
     uv_timer_stop(&s->tick);
+    uv_idle_stop(&s->idle);
     if (s->poll_active) {
         uv_poll_stop(&s->poll);
         s->poll_active = false;
@@ -520,6 +544,7 @@ static void file_close(void *state)
         save_cursor(s);
     }
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&s->idle, on_handle_closed);
     if (s->use_poll) {
         uv_close((uv_handle_t *)&s->poll, on_handle_closed);
     }
