@@ -35,6 +35,8 @@ typedef struct nd_feed {
     es_buf tail; /* the start of a line that continues in the next chunk */
     es_http_req *req;
     uv_timer_t retry;
+    uv_timer_t watch;  /* the read timeout */
+    int64_t last_byte; /* loop time of the last byte (or of the request) */
     int open_handles;
     bool running, closing, paused, ok;
     bool connected_before; /* a reconnect, not the first connection */
@@ -61,6 +63,7 @@ static int on_response(void *ud, es_http_req *req)
 {
     nd_feed *s = ud;
     long st = es_http_status(req);
+    s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
     s->err_len = 0;
     s->err_body[0] = '\0';
     s->ok = st >= 200 && st <= 299;
@@ -110,6 +113,7 @@ static int on_data(void *ud, es_http_req *req, const char *p, size_t n)
 {
     nd_feed *s = ud;
     (void)req;
+    s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
     if (!s->ok) {
         es__feed_snippet(s->err_body, sizeof s->err_body, &s->err_len, p, n);
         return 0;
@@ -159,33 +163,64 @@ static void end_stream(nd_feed *s)
     (void)es_feed_deliver_end(s->f);
 }
 
-static void on_done(void *ud, es_http_req *req, const es_http_result *r)
+/* The stream is over: come back after the backoff. `clean`: the server
+ * closed a 2xx stream, worth a reconnect but not an error. */
+static void stream_down(nd_feed *s, bool was_ok, const es_feed_failure *fl, bool clean)
 {
-    nd_feed *s = ud;
-    bool was_ok = s->ok;
     s->req = NULL;
     s->ok = false;
     s->paused = false;
     end_stream(s);
-    if (s->closing || !s->running || r->code == ES_ECLOSED) {
+    if (s->closing || !s->running) {
         return;
     }
     if (was_ok) {
         es_feed_set_connected(s->f, false);
     }
+    if (!clean) {
+        es_feed_error(s->f, "%s", fl->why);
+    }
+    schedule_reconnect(s, es_feed_backoff(s->f, fl->kind, fl->retry_after_ms,
+                                          clean ? fl->why : NULL));
+}
+
+static void on_done(void *ud, es_http_req *req, const es_http_result *r)
+{
+    nd_feed *s = ud;
+    bool was_ok = s->ok;
+    if (r->code == ES_ECLOSED) {
+        s->req = NULL;
+        return;
+    }
     es_feed_failure fl;
     es__feed_failure(s->f, req, r, s->err_body, s->err_len, &fl);
-    if (was_ok && r->code == ES_ETIMEOUT) {
-        snprintf(fl.why, sizeof fl.why, "nothing, not even a keep-alive, for %lld s",
-                 (long long)((s->read_ms + 999) / 1000));
-    } else if (was_ok && r->code == 0) {
+    bool clean = was_ok && r->code == 0;
+    if (clean) {
         snprintf(fl.why, sizeof fl.why, "the server closed the stream");
     }
-    if (!(was_ok && r->code == 0)) {
-        es_feed_error(s->f, "%s", fl.why);
+    stream_down(s, was_ok, &fl, clean);
+}
+
+/*
+ * The read timeout, kept here rather than left to libcurl, whose low-speed
+ * check averages over several seconds. It also covers a server that
+ * accepts and never answers. Paused reading (backpressure) is not silence.
+ */
+static void on_watch(uv_timer_t *t)
+{
+    nd_feed *s = t->data;
+    if (s->req == NULL || s->paused || s->closing) {
+        return;
     }
-    schedule_reconnect(s, es_feed_backoff(s->f, fl.kind, fl.retry_after_ms,
-                                          was_ok && r->code == 0 ? fl.why : NULL));
+    if ((int64_t)uv_now(es_feed_loop(s->f)) - s->last_byte < s->read_ms) {
+        return;
+    }
+    bool was_ok = s->ok;
+    es_http_cancel(s->req);
+    es_feed_failure fl = {.kind = ES_BACKOFF_NETWORK, .retry_after_ms = -1};
+    snprintf(fl.why, sizeof fl.why, "nothing, not even a keep-alive, for %.1f s",
+             (double)s->read_ms / 1000.0);
+    stream_down(s, was_ok, &fl, false);
 }
 
 static void connect_stream(nd_feed *s)
@@ -205,13 +240,13 @@ static void connect_stream(nd_feed *s)
             .headers = (const char *const *)s->hdrs.v,
             .n_headers = s->hdrs.n,
             .connect_timeout_ms = s->connect_ms,
-            .read_timeout_ms = s->read_ms,
             .on_response = on_response,
             .on_data = on_data,
             .on_done = on_done,
             .ud = s,
         };
         rc = es_http_start(es_feed_http(s->f), &o, &s->req);
+        s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
     }
     es_buf_free(&u);
     if (rc != 0) {
@@ -243,8 +278,10 @@ static int nd_init(es_feed *f, const es_config_item *item, void **state, es_erro
     s->read_ms = es_config_item_int(item, "read_timeout");
     s->backfill_min = (int)es_config_item_int(item, "backfill_minutes");
     uv_timer_init(es_feed_loop(f), &s->retry);
+    uv_timer_init(es_feed_loop(f), &s->watch);
     s->retry.data = s;
-    s->open_handles = 1;
+    s->watch.data = s;
+    s->open_handles = 2;
     *state = s;
     return 0;
 }
@@ -254,6 +291,9 @@ static int nd_start(void *state)
     nd_feed *s = state;
     if (!s->running) {
         s->running = true;
+        int64_t tick = s->read_ms / 4;
+        tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
+        uv_timer_start(&s->watch, on_watch, (uint64_t)tick, (uint64_t)tick);
         connect_stream(s);
     }
     return 0;
@@ -267,6 +307,7 @@ static void nd_stop(void *state)
     }
     s->running = false;
     uv_timer_stop(&s->retry);
+    uv_timer_stop(&s->watch);
     if (s->req != NULL) {
         es_http_cancel(s->req);
         s->req = NULL;
@@ -284,6 +325,7 @@ static void nd_resume(void *state)
     nd_feed *s = state;
     if (s->paused && s->req != NULL) {
         s->paused = false;
+        s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
         es_http_resume(s->req);
     }
 }
@@ -304,6 +346,7 @@ static void nd_close(void *state)
     ES_LOG_DEBUG(es_feed_comp(s->f), "closing: %llu keep-alives, %llu lines cut by disconnects",
                  (unsigned long long)s->keepalives, (unsigned long long)s->cut_lines);
     uv_close((uv_handle_t *)&s->retry, on_handle_closed);
+    uv_close((uv_handle_t *)&s->watch, on_handle_closed);
 }
 
 static void nd_destroy(void *state)

@@ -63,6 +63,8 @@ typedef struct sse_feed {
     es_http_req *cu;  /* a gap-fill page */
     uv_timer_t retry; /* reconnect */
     uv_timer_t cu_retry;
+    uv_timer_t watch;  /* the read timeout */
+    int64_t last_byte; /* loop time of the last byte (or of the request) */
     int open_handles;
     bool running, closing, paused;
     bool ok; /* the current response is a 2xx stream */
@@ -141,6 +143,8 @@ static void load_cursor(sse_feed *s)
         } else if (strncmp(line, "event=", 6) == 0 && n - 6 < ES_SSE_MAX_ID) {
             id_take(s->p.id, line + 6, n - 6);
             s->p.id_len = n - 6;
+            memcpy(s->p.id_buf, s->p.id, s->p.id_len);
+            s->p.id_buf_len = s->p.id_len;
         }
         line = nl != NULL ? nl + 1 : NULL;
     }
@@ -398,6 +402,7 @@ static int on_event(void *ud, const es_sse_event *ev)
 static int on_response(void *ud, es_http_req *req)
 {
     sse_feed *s = ud;
+    s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
     long st = es_http_status(req);
     s->err_len = 0;
     s->err_body[0] = '\0';
@@ -416,6 +421,7 @@ static int on_data(void *ud, es_http_req *req, const char *p, size_t n)
 {
     sse_feed *s = ud;
     (void)req;
+    s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
     if (!s->ok) {
         /* An error response: keep its start for the log line only. */
         es__feed_snippet(s->err_body, sizeof s->err_body, &s->err_len, p, n);
@@ -450,10 +456,13 @@ static void schedule_reconnect(sse_feed *s, int64_t d)
     }
 }
 
-static void on_done(void *ud, es_http_req *req, const es_http_result *r)
+/*
+ * The stream is over (it ended, failed, or went quiet): drop a half event,
+ * keep the cursor, and come back after the backoff. `clean` is a stream
+ * the server closed after a 2xx: worth a reconnect, not an error.
+ */
+static void stream_down(sse_feed *s, bool was_ok, es_feed_failure *fl, bool clean)
 {
-    sse_feed *s = ud;
-    bool was_ok = s->ok;
     s->req = NULL;
     s->ok = false;
     s->paused = false;
@@ -461,7 +470,7 @@ static void on_done(void *ud, es_http_req *req, const es_http_result *r)
     es_sse_reset(&s->p);
     (void)es_feed_deliver_end(s->f);
     advance(s);
-    if (s->closing || !s->running || r->code == ES_ECLOSED) {
+    if (s->closing || !s->running) {
         return;
     }
     if (was_ok) {
@@ -470,23 +479,54 @@ static void on_done(void *ud, es_http_req *req, const es_http_result *r)
     if (s->catchup_url != NULL && s->durable[0] != '\0') {
         s->cu_wanted = true;
     }
-    es_feed_failure fl;
-    es__feed_failure(s->f, req, r, s->err_body, s->err_len, &fl);
-    if (was_ok && r->code == ES_ETIMEOUT) {
-        snprintf(fl.why, sizeof fl.why, "nothing, not even a heartbeat, for %lld s",
-                 (long long)((s->read_ms + 999) / 1000));
-    } else if (was_ok && r->code == 0) {
-        snprintf(fl.why, sizeof fl.why, "the server closed the stream");
+    if (!clean) {
+        es_feed_error(s->f, "%s", fl->why);
     }
-    if (!(was_ok && r->code == 0)) {
-        es_feed_error(s->f, "%s", fl.why);
-    }
-    int64_t d = es_feed_backoff(s->f, fl.kind, fl.retry_after_ms,
-                                was_ok && r->code == 0 ? fl.why : NULL);
-    if (fl.kind == ES_BACKOFF_NETWORK && s->p.retry_ms > d) {
+    int64_t d = es_feed_backoff(s->f, fl->kind, fl->retry_after_ms, clean ? fl->why : NULL);
+    if (fl->kind == ES_BACKOFF_NETWORK && s->p.retry_ms > d) {
         d = s->p.retry_ms; /* the server asked for at least this */
     }
     schedule_reconnect(s, d);
+}
+
+static void on_done(void *ud, es_http_req *req, const es_http_result *r)
+{
+    sse_feed *s = ud;
+    bool was_ok = s->ok;
+    if (r->code == ES_ECLOSED) {
+        s->req = NULL;
+        return;
+    }
+    es_feed_failure fl;
+    es__feed_failure(s->f, req, r, s->err_body, s->err_len, &fl);
+    bool clean = was_ok && r->code == 0;
+    if (clean) {
+        snprintf(fl.why, sizeof fl.why, "the server closed the stream");
+    }
+    stream_down(s, was_ok, &fl, clean);
+}
+
+/*
+ * The read timeout, kept here rather than left to libcurl, whose low-speed
+ * check averages over several seconds and so notices a dead stream late.
+ * It also covers a server that accepts and never answers. Paused reading
+ * (backpressure) is not silence.
+ */
+static void on_watch(uv_timer_t *t)
+{
+    sse_feed *s = t->data;
+    if (s->req == NULL || s->paused || s->closing) {
+        return;
+    }
+    if ((int64_t)uv_now(es_feed_loop(s->f)) - s->last_byte < s->read_ms) {
+        return;
+    }
+    bool was_ok = s->ok;
+    es_http_cancel(s->req);
+    es_feed_failure fl = {.kind = ES_BACKOFF_NETWORK, .retry_after_ms = -1};
+    snprintf(fl.why, sizeof fl.why, "nothing, not even a heartbeat, for %.1f s",
+             (double)s->read_ms / 1000.0);
+    stream_down(s, was_ok, &fl, false);
 }
 
 static void connect_stream(sse_feed *s)
@@ -505,13 +545,13 @@ static void connect_stream(sse_feed *s)
             .headers = (const char *const *)s->hdrs.v,
             .n_headers = s->hdrs.n,
             .connect_timeout_ms = s->connect_ms,
-            .read_timeout_ms = s->read_ms,
             .on_response = on_response,
             .on_data = on_data,
             .on_done = on_done,
             .ud = s,
         };
         rc = es_http_start(es_feed_http(s->f), &o, &s->req);
+        s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
     }
     if (rc != 0) {
         s->req = NULL;
@@ -563,9 +603,11 @@ static int sse_init(es_feed *f, const es_config_item *item, void **state, es_err
     }
     uv_timer_init(es_feed_loop(f), &s->retry);
     uv_timer_init(es_feed_loop(f), &s->cu_retry);
+    uv_timer_init(es_feed_loop(f), &s->watch);
     s->retry.data = s;
     s->cu_retry.data = s;
-    s->open_handles = 2;
+    s->watch.data = s;
+    s->open_handles = 3;
     *state = s;
     return 0;
 }
@@ -580,6 +622,9 @@ static int sse_start(void *state)
     load_cursor(s);
     /* After a restart the stream cannot say what we missed while down. */
     s->cu_wanted = s->catchup_url != NULL && s->durable[0] != '\0';
+    int64_t tick = s->read_ms / 4;
+    tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
+    uv_timer_start(&s->watch, on_watch, (uint64_t)tick, (uint64_t)tick);
     connect_stream(s);
     return 0;
 }
@@ -593,6 +638,7 @@ static void sse_stop(void *state)
     s->running = false;
     uv_timer_stop(&s->retry);
     uv_timer_stop(&s->cu_retry);
+    uv_timer_stop(&s->watch);
     if (s->req != NULL) {
         es_http_cancel(s->req);
         s->req = NULL;
@@ -622,6 +668,7 @@ static void sse_resume(void *state)
     sse_feed *s = state;
     if (s->paused && s->req != NULL) {
         s->paused = false;
+        s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
         es_http_resume(s->req);
     }
 }
@@ -646,6 +693,7 @@ static void sse_close(void *state)
                  (unsigned long long)s->p.dropped);
     uv_close((uv_handle_t *)&s->retry, on_handle_closed);
     uv_close((uv_handle_t *)&s->cu_retry, on_handle_closed);
+    uv_close((uv_handle_t *)&s->watch, on_handle_closed);
 }
 
 static void sse_destroy(void *state)

@@ -33,6 +33,8 @@ static void clear_event(es_sse *p)
 void es_sse_reset(es_sse *p)
 {
     clear_event(p);
+    memcpy(p->id_buf, p->id, p->id_len);
+    p->id_buf_len = p->id_len;
     es_buf_reset(&p->line);
     p->line_too_big = false;
     p->after_cr = false;
@@ -48,6 +50,10 @@ static void drop_event(es_sse *p)
 
 static int dispatch(es_sse *p, es_sse_event_fn fn, void *ud)
 {
+    /* The id takes effect at the event's end, whether or not it had data. */
+    memcpy(p->id, p->id_buf, p->id_buf_len);
+    p->id[p->id_buf_len] = '\0';
+    p->id_len = p->id_buf_len;
     es_sse_event ev = {
         .name = {"message", 7},
         .data = {"", 0},
@@ -115,9 +121,8 @@ static int process_line(es_sse *p, const char *s, size_t n, es_sse_event_fn fn, 
         /* The standard ignores an id holding NUL; we also ignore one too
          * long to send back in a header. */
         if (vl < ES_SSE_MAX_ID && memchr(v, '\0', vl) == NULL) {
-            memcpy(p->id, v, vl);
-            p->id[vl] = '\0';
-            p->id_len = vl;
+            memcpy(p->id_buf, v, vl);
+            p->id_buf_len = vl;
         }
     } else if (field_is(s, fl, "retry")) {
         int64_t ms = 0;

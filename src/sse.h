@@ -14,8 +14,9 @@
  *   - lines end in CRLF, LF or CR (a CRLF split across two chunks counts
  *     once); a UTF-8 byte order mark at the very start is skipped;
  *   - `event:` names the event, `data:` lines are joined with "\n",
- *     `id:` sets the last event id (kept across events and reconnects, as
- *     the client must send it back in Last-Event-ID), `retry:` with only
+ *     `id:` sets the last event id when its event completes (kept across
+ *     events and reconnects, as the client must send it back in
+ *     Last-Event-ID; an id inside a cut-off event never counts), `retry:` with only
  *     digits sets the reconnection time; one space after the colon is
  *     dropped; other fields are ignored;
  *   - a line starting with ':' is a comment (Mastodon's ":thump"
@@ -62,8 +63,10 @@ typedef struct es_sse {
     es_buf data; /* the current event's data */
     char name[ES_SSE_MAX_NAME];
     size_t name_len;
-    char id[ES_SSE_MAX_ID];
+    char id[ES_SSE_MAX_ID]; /* the last event id, as of the last dispatch */
     size_t id_len;
+    char id_buf[ES_SSE_MAX_ID]; /* an `id:` of the event being received */
+    size_t id_buf_len;
     bool have_data;    /* a data line was seen (data may still be empty) */
     bool too_big;      /* the current event is being dropped */
     bool line_too_big; /* the current line is being skipped */
