@@ -298,6 +298,9 @@ void es__matchers_print(FILE *out, const es_matchers *m)
 
 /* ---- Located errors --------------------------------------------------------------- */
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 0)))
+#endif
 static void report(es__route_rep *rep, int line, int col, const char *fmt, va_list ap)
 {
     es_error e = {.code = ES_ECONFIG, .line = line, .col = col};
