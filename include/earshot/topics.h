@@ -4,24 +4,65 @@
  * (shareable across threads, swapped whole on reload); each thread that
  * matches owns an es_matcher, its reusable scratch space.
  *
- * The language (docs/topics.md has the full reference):
+ * THE QUERY LANGUAGE
  *
- *   acme                 a word, on token boundaries, case-insensitive; a bare
- *                        word also matches the body of a hashtag (#acme) but
- *                        not a handle (@acme) or a cashtag ($acme)
- *   "acme corp"          an exact phrase: consecutive tokens
- *   @acme #acme $acme    a handle, hashtag or cashtag, and only that
- *   refund*              a trailing wildcard: any token starting with "refund"
- *   a b, a AND b         both;  a OR b  either;  NOT a, -a  not
- *                        precedence NOT > AND > OR; parentheses group
- *   a NEAR/n b           a and b at most n tokens apart, either order
- *   a ONEAR/n b          the same, with a before b
- *   /regex/ /regex/i     PCRE2 over the raw text (JIT, bounded match effort)
- *   lang:en author:jdoe author:@jdoe source:reddit is:reply
- *   followers>=N  (also > < <= =)
+ *   acme                 a word, matched on token boundaries (the shared
+ *                        tokenizer's), case-insensitively, Unicode letters
+ *                        included (CAFÉ = café). No accent folding (cafe is
+ *                        not café) and no ß -> ss expansion.
+ *                        A bare word also matches the body of a hashtag
+ *                        (#acme), as listening tools do, but never a handle
+ *                        (@acme: an account) or a cashtag ($acme: a ticker).
+ *                        It also matches a possessive (acme's) and a part of
+ *                        a hyphenated word (acme-branded), never the inside
+ *                        of a word (acmes). A '#' glued to a word starts no
+ *                        hashtag: "foo#acme" holds no #acme.
+ *   "acme corp"          an exact phrase: consecutive tokens. Punctuation
+ *                        takes no position, so "acme, corp" matches; inside
+ *                        quotes \" and \\ escape, and a trailing * makes the
+ *                        last word a wildcard ("customer serv*").
+ *   @acme #acme $acme    a handle, hashtag or cashtag: only that kind.
+ *   refund*              a trailing wildcard: any token starting with
+ *                        "refund" (refunds, #refundnow); '*' elsewhere is an
+ *                        error.
+ *   a b   a AND b        both.          a OR b   either.
+ *   NOT a   -a           not. Precedence: NEAR > NOT > AND > OR, so
+ *                        "a b OR c -d" is (a AND b) OR (c AND NOT d).
+ *                        Parentheses group. Operators are UPPER CASE; "and",
+ *                        "or", "not" are ordinary words.
+ *   a NEAR/n b           a and b both occur with at most n positions between
+ *                        their nearest edges, in either order: adjacent words
+ *                        are 1 apart, "a x b" is 2, so NEAR/1 means adjacent
+ *                        and NEAR/3 allows two words between. (Brandwatch's
+ *                        NEAR/n counts the words between: theirs is our n+1.)
+ *                        The two occurrences may not overlap, so
+ *                        "acme NEAR/2 acme" needs two acmes. Positions skip
+ *                        punctuation. Operands: words, phrases, tags,
+ *                        wildcards, or an OR-group of them in parentheses.
+ *   a ONEAR/n b          the same, with a before b.
+ *   /regex/  /regex/i    PCRE2 (UTF, Unicode classes) over the raw text,
+ *                        JIT-compiled, with a match limit: a pattern that
+ *                        needs more effort than the limit counts as no match
+ *                        rather than stalling the engine. \/ is a slash.
+ *   lang:en              the mention's language; also matches en-US, en_GB.
+ *   author:jdoe          the author, case-insensitive; author:@jdoe too.
+ *   source:reddit        the platform, case-insensitive.
+ *   is:reply             the mention has reply_to (it replies to a post).
+ *   followers>=N         also > < <= =, and likes, reposts, replies; N may be
+ *                        written 10k or 2m. An unknown count satisfies no
+ *                        comparison.
  *
- * A query must be able to match something: a query whose every way of
- * matching is a negation ("-foo", "NOT (a OR b)") is rejected.
+ * A query must be able to match a mention by what it contains: a query that
+ * is only negative ("-foo", "NOT (a OR b)", "a OR -b") is rejected.
+ *
+ * COST
+ *
+ * Terms are indexed; a mention is tokenized once and each token costs a few
+ * hash lookups however many topics exist. A topic is evaluated only when one
+ * of its trigger terms occurs (for "acme NEAR/3 late", acme). Queries with no
+ * term a mention must contain (a lone /regex/, "lang:de is:reply") are
+ * evaluated for every mention: keep those few. A regex beside terms in an
+ * AND runs only when the terms already hold.
  */
 #ifndef EARSHOT_TOPICS_H
 #define EARSHOT_TOPICS_H
