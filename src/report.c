@@ -39,6 +39,7 @@
 #define MOOD_POINTS 100   /* at most this many points in the mood chart */
 #define COMPARE_TOPICS 6  /* lines in the side-by-side chart */
 #define HEADLINE_TOPICS 8 /* topics with their own headline sentence */
+#define TITLE_TOPICS 4    /* topics named in the default title */
 /* Mentions further than this from 1970 (about 142,000 years) are counted
  * but not charted, so bucket arithmetic can never overflow. */
 #define TIME_LIMIT ((int64_t)1 << 52)
@@ -282,22 +283,28 @@ static bool chartable(int64_t t)
 /* Collecting                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* "acme vs globex": the brand's topics, then the competitors. */
+/* "acme vs globex": the brand's topics, then the competitors, at most
+ * TITLE_TOPICS of them named. */
 static void default_title(es_report *r)
 {
     es_buf b;
     es_buf_init(&b, sizeof r->title - 1);
     int rc = 0;
+    size_t named = 0;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         size_t k = 0;
         for (size_t i = 0; i < r->n_topics && rc == 0; i++) {
-            if (es_topics_competitor(r->topics, i) != (pass == 1)) {
+            if (es_topics_competitor(r->topics, i) != (pass == 1) || named == TITLE_TOPICS) {
                 continue;
             }
             const char *sep = k++ > 0 ? ", " : pass == 1 && b.len > 0 ? " vs " : "";
             rc = es_buf_adds(&b, sep);
             rc = rc ? rc : es_buf_adds(&b, es_topics_name(r->topics, i));
+            named++;
         }
+    }
+    if (rc == 0 && named < r->n_topics) {
+        es_buf_printf(&b, " and %zu more topics", r->n_topics - named);
     }
     if (b.len > 0) {
         copy_cut(r->title, sizeof r->title, b.data, b.len);
@@ -1057,7 +1064,7 @@ static const char CSS[] =
     "body{margin:0;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',"
     "Arial,sans-serif;color:var(--ink);background:#fff}\n"
     "main{max-width:1120px;margin:0 auto;padding:24px 28px 48px}\n"
-    "h1{font-size:26px;margin:0 0 2px}\n"
+    "h1{font-size:26px;margin:0 0 2px;overflow-wrap:anywhere}\n"
     "h2{font-size:22px;margin:0 0 4px}\n"
     "h3{font-size:13px;margin:22px 0 6px;text-transform:uppercase;letter-spacing:.05em;"
     "color:var(--muted)}\n"
@@ -1067,7 +1074,7 @@ static const char CSS[] =
     ".headline{background:#eef4fb;border-left:4px solid var(--accent);padding:12px 18px;"
     "border-radius:4px;margin:12px 0 8px}\n"
     ".headline ul{margin:0;padding-left:18px}.headline li{margin:4px 0}\n"
-    "nav{margin:12px 0;font-size:14px}nav a{margin-right:14px}\n"
+    "nav{margin:12px 0;font-size:14px;display:flex;flex-wrap:wrap;gap:4px 16px}\n"
     "section{margin-top:34px}\n"
     "section.topic{border-top:2px solid var(--line);padding-top:18px}\n"
     ".badge{font-size:12px;padding:1px 9px;border-radius:10px;background:#e7ecf2;"
@@ -2166,7 +2173,7 @@ int es_report_write_html(const es_report *r, FILE *f)
             if (order[i] < detailed) {
                 o_f(&o, "<a href=\"#topic-%zu\">", order[i]);
                 o_escz(&o, topic_name(r, order[i]));
-                o_s(&o, "</a>");
+                o_s(&o, "</a>\n");
             }
         }
         o_s(&o, "<a href=\"#alerts\">alerts</a></nav>\n");
