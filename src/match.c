@@ -2165,10 +2165,44 @@ bool es_matcher_addressed(const es_matcher *m, size_t topic)
     return !by_owner(t, topic, m->mention);
 }
 
+/*
+ * Could the text @-mention one of the topic's owned handles? A byte scan
+ * that never says no wrongly: each '@' is compared, ASCII case-insensitively,
+ * with each owned body (owned bodies with non-ASCII letters always say
+ * maybe). Most texts are settled here without tokenizing.
+ */
+static bool maybe_addressed(const es_topics *t, const topic_rec *tp, const char *s, size_t n)
+{
+    for (uint32_t j = 0; j < tp->n_owned; j++) {
+        const char *o = astr(t, t->owned[tp->owned_first + j]);
+        for (const char *c = o; *c != '\0'; c++) {
+            if ((unsigned char)*c >= 0x80) {
+                return true;
+            }
+        }
+    }
+    for (const char *at = memchr(s, '@', n); at != NULL;
+         at = memchr(at + 1, '@', n - (size_t)(at + 1 - s))) {
+        size_t rest = n - (size_t)(at + 1 - s);
+        for (uint32_t j = 0; j < tp->n_owned; j++) {
+            const char *o = astr(t, t->owned[tp->owned_first + j]);
+            size_t on = strlen(o);
+            if (on <= rest && str_ieq(at + 1, on, o, on)) {
+                return true;
+            }
+        }
+        if (rest == 0) {
+            break;
+        }
+    }
+    return false;
+}
+
 bool es_topics_addressed(const es_topics *t, size_t topic, const es_mention *mention)
 {
     if (t == NULL || topic >= t->n_topics || mention->text.ptr == NULL ||
-        t->topics[topic].n_owned == 0 || by_owner(t, topic, mention)) {
+        t->topics[topic].n_owned == 0 || by_owner(t, topic, mention) ||
+        !maybe_addressed(t, &t->topics[topic], mention->text.ptr, mention->text.len)) {
         return false;
     }
     es_tokens toks;

@@ -477,6 +477,12 @@ static void test_many_topics_ids_and_reuse(void **state)
     assert_int_equal(es_topics_match(m, &to, &ids, &n), 0);
     assert_true(es_matcher_addressed(m, 0));
     assert_false(es_matcher_addressed(m, 1));
+    es_mention shout = text_mention("HEY @ACMEHELP!!");
+    assert_true(es_topics_addressed(t, 0, &shout));
+    es_mention email = text_mention("write to jo@acmehelp.com or @acmehelpdesk");
+    assert_false(es_topics_addressed(t, 0, &email));
+    assert_int_equal(es_topics_match(m, &email, &ids, &n), 0);
+    assert_false(es_matcher_addressed(m, 0));
     es_mention about = text_mention("acme lost my bag");
     assert_false(es_topics_addressed(t, 0, &about));
     assert_int_equal(es_topics_match(m, &about, &ids, &n), 0);

@@ -150,7 +150,8 @@ bool es_topics_addressed(const es_topics *t, size_t topic, const es_mention *men
  * The same answer for the mention last passed to es_topics_match() on this
  * matcher (which must still be valid), without tokenizing it again: the
  * owned handles are looked up in the same pass as the query terms. Use this
- * on hot paths; es_topics_addressed() allocates scratch for each call.
+ * on hot paths: es_topics_addressed() settles most texts with a byte scan
+ * but tokenizes (and allocates) when the text does @-mention an owned name.
  */
 bool es_matcher_addressed(const es_matcher *m, size_t topic);
 
