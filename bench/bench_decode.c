@@ -8,7 +8,8 @@
  * decoded with --format auto, Mastodon statuses with HTML content, and
  * X/Twitter v2 stream lines with includes.users. The input is fed in 64 KiB
  * chunks, as a file reader would, and every case runs three times; the best
- * run is printed, since the machine is shared.
+ * wall time and the best CPU time (CLOCK_PROCESS_CPUTIME_ID, which a shared
+ * machine disturbs far less) are printed, with the rates they give.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -100,16 +101,16 @@ static int on_mention(void *ud, const es_mention *m, uint64_t line)
     return 0;
 }
 
-static double now(void)
+static double clock_s(clockid_t c)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(c, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void run(const char *name, es_format f, const es_buf *in, long n)
 {
-    double best = 1e30;
+    double best = 1e30, best_cpu = 1e30;
     es_decode_stats st = {0};
     for (int rep = 0; rep < 3; rep++) {
         es_decoder_opts o = {.format = f, .on_mention = on_mention};
@@ -118,13 +119,17 @@ static void run(const char *name, es_format f, const es_buf *in, long n)
             fprintf(stderr, "es_decoder_new failed\n");
             exit(1);
         }
-        double t0 = now();
+        double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         const size_t chunk = 64 << 10;
         for (size_t i = 0; i < in->len; i += chunk) {
             es_decoder_feed(d, in->data + i, in->len - i < chunk ? in->len - i : chunk);
         }
         es_decoder_finish(d);
-        double t = now() - t0;
+        double t = clock_s(CLOCK_MONOTONIC) - t0;
+        double c = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        if (c < best_cpu) {
+            best_cpu = c;
+        }
         es_decoder_stats(d, &st);
         es_decoder_free(d);
         if (t < best) {
@@ -136,8 +141,11 @@ static void run(const char *name, es_format f, const es_buf *in, long n)
                 (unsigned long long)st.mentions, (unsigned long long)st.bad);
         exit(1);
     }
-    printf("%-22s %9ld records %7.1f MB  %6.3f s  %10.0f mentions/s  %6.0f MB/s\n", name, n,
-           (double)in->len / 1e6, best, (double)n / best, (double)in->len / 1e6 / best);
+    /* CPU time is what the decoder costs; wall time includes waiting for a
+     * core on a shared machine. */
+    printf("%-22s %9ld records %7.1f MB  wall %6.3f s %9.0f/s  cpu %6.3f s %9.0f/s %5.0f MB/s\n",
+           name, n, (double)in->len / 1e6, best, (double)n / best, best_cpu,
+           (double)n / best_cpu, (double)in->len / 1e6 / best_cpu);
 }
 
 int main(int argc, char **argv)
