@@ -254,6 +254,15 @@ typedef struct rgroup {
     uint64_t seq; /* creation order: breaks ties between groups due together */
 } rgroup;
 
+/* A firing inhibition source, with the hash of its `equal` label values
+ * per rule, so a complaint is compared with the sources of its own topic
+ * by one integer first, not by strings and regexes against every wave. */
+#define HASHED_RULES 8
+typedef struct src_entry {
+    ralert *a;
+    uint64_t eq[HASHED_RULES];
+} src_entry;
+
 struct es_router {
     const es_route_conf *rc;
     es_route_db *db;
@@ -265,7 +274,7 @@ struct es_router {
     size_t nbuckets, ngroups;
     rgroup **heap;
     size_t nheap, capheap;
-    ralert **src;
+    src_entry *src;
     size_t nsrc, capsrc;
     const es_rnode **matched;
     size_t nmatched, capmatched;
@@ -819,18 +828,28 @@ static bool is_source(const es_router *r, const ralert *ra)
     return false;
 }
 
+static uint64_t equal_hash(const es_inhibit_rule *rule, const ralert *ra)
+{
+    uint64_t h = FNV0;
+    for (size_t e = 0; e < rule->n_equal; e++) {
+        const char *v = ra->labels[rule->equal[e]];
+        h = fnv(h, v, strlen(v) + 1);
+    }
+    return h;
+}
+
 static void track_source(es_router *r, ralert *ra)
 {
     for (size_t i = 0; i < r->nsrc; i++) {
-        if (r->src[i]->fp_hash == ra->fp_hash &&
-            strcmp(r->src[i]->a.fingerprint, ra->a.fingerprint) == 0) {
-            unref(r->src[i]);
+        ralert *cur = r->src[i].a;
+        if (cur->fp_hash == ra->fp_hash && strcmp(cur->a.fingerprint, ra->a.fingerprint) == 0) {
+            unref(cur);
             if (ra->a.resolved) {
                 memmove(&r->src[i], &r->src[i + 1], (r->nsrc - i - 1) * sizeof *r->src);
                 r->nsrc--;
             } else {
                 ra->refs++;
-                r->src[i] = ra;
+                r->src[i].a = ra;
             }
             return;
         }
@@ -839,13 +858,17 @@ static void track_source(es_router *r, ralert *ra)
         return;
     }
     if (r->nsrc >= MAX_SOURCES) {
-        unref(r->src[0]); /* the oldest gives way */
+        unref(r->src[0].a); /* the oldest gives way */
         memmove(&r->src[0], &r->src[1], (r->nsrc - 1) * sizeof *r->src);
         r->nsrc--;
     }
     if (grow((void **)&r->src, &r->capsrc, r->nsrc + 1, sizeof *r->src) == 0) {
+        src_entry *e = &r->src[r->nsrc++];
         ra->refs++;
-        r->src[r->nsrc++] = ra;
+        e->a = ra;
+        for (size_t k = 0; k < r->rc->n_inhibit && k < HASHED_RULES; k++) {
+            e->eq[k] = equal_hash(&r->rc->inhibit[k], ra);
+        }
     }
 }
 
@@ -859,9 +882,12 @@ static int try_fold(es_router *r, ralert *ra, int64_t now)
         if (!es_matchers_match(rule->target, ra->labels)) {
             continue;
         }
+        uint64_t eq = equal_hash(rule, ra);
         for (size_t s = 0; s < r->nsrc; s++) {
-            ralert *src = r->src[s];
-            if (src == ra || strcmp(src->a.fingerprint, ra->a.fingerprint) == 0 ||
+            ralert *src = r->src[s].a;
+            if ((k < HASHED_RULES && r->src[s].eq[k] != eq) || src == ra ||
+                (src->fp_hash == ra->fp_hash &&
+                 strcmp(src->a.fingerprint, ra->a.fingerprint) == 0) ||
                 !es_matchers_match(rule->source, src->labels)) {
                 continue;
             }
@@ -941,7 +967,7 @@ void es_router_free(es_router *r)
     free(r->heap);
     free(r->buckets);
     for (size_t i = 0; i < r->nsrc; i++) {
-        unref(r->src[i]);
+        unref(r->src[i].a);
     }
     free(r->src);
     free(r->matched);
