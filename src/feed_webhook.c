@@ -303,16 +303,18 @@ static int on_headers_complete(http_parser *hp)
     }
     if (c->key != NULL && wh_header(p, c->sig_header, &len) == NULL &&
         wh_header(p, "webhook-signature", &len) == NULL) {
-        wh_refuse(p, 401, "missing_signature", "the request is not signed (%s or webhook-signature)",
-                  c->sig_header);
+        wh_refuse(p, 401, "missing_signature",
+                  "the request is not signed (%s or webhook-signature)", c->sig_header);
     }
     const char *expect = wh_header(p, "expect", &len);
     if (expect != NULL && span_ieq(expect, len, "100-continue")) {
         if (p->refuse) {
             /* The client waits before sending the body: answer now and
              * close rather than wait for a body it will not send. */
+            char why[sizeof p->why];
+            memcpy(why, p->why, sizeof why);
             p->refuse = false;
-            return wh_fail(p, p->status, p->error, "%s", p->why);
+            return wh_fail(p, p->status, p->error, "%s", why);
         }
         p->send_continue = true;
     }
@@ -484,8 +486,8 @@ static int wh_verify(es_wh_parser *p)
     const char *id = wh_header(p, "webhook-id", &il);
     const char *ts = wh_header(p, "webhook-timestamp", &tl);
     if (sig == NULL) {
-        wh_refuse(p, 401, "missing_signature", "the request is not signed (%s or webhook-signature)",
-                  c->sig_header);
+        wh_refuse(p, 401, "missing_signature",
+                  "the request is not signed (%s or webhook-signature)", c->sig_header);
         return -1;
     }
     if (id == NULL || il == 0 || ts == NULL || tl == 0) {
@@ -510,7 +512,10 @@ static int wh_verify(es_wh_parser *p)
         return -1;
     }
     es_str parts[] = {
-        {id, il}, {".", 1}, {ts, tl}, {".", 1},
+        {id, il},
+        {".", 1},
+        {ts, tl},
+        {".", 1},
         {p->body.data != NULL ? p->body.data : "", p->body.len},
     };
     if (hmac_parts(c->key, c->key_len, parts, 5, mac) != 0) {
@@ -552,8 +557,8 @@ void es_wh_parser_init(es_wh_parser *p, const es_wh_conf *conf)
     p->conf = conf;
     http_parser_init(&p->hp, HTTP_REQUEST);
     p->hp.data = p;
-    es_buf_init(&p->head, conf->max_header_bytes != 0 ? conf->max_header_bytes
-                                                       : ES_WH_MAX_HEADER_BYTES);
+    es_buf_init(&p->head,
+                conf->max_header_bytes != 0 ? conf->max_header_bytes : ES_WH_MAX_HEADER_BYTES);
     es_buf_init(&p->body, conf->max_body);
 }
 
@@ -603,7 +608,8 @@ static es_wh_event wh_finish(es_wh_parser *p)
         blank = ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
     }
     if (blank) {
-        wh_refuse(p, 400, "empty_body", "the body is empty; send a JSON object or an array of them");
+        wh_refuse(p, 400, "empty_body",
+                  "the body is empty; send a JSON object or an array of them");
         return ES_WH_ANSWER;
     }
     if (p->conf->key != NULL && wh_verify(p) != 0) {
@@ -673,20 +679,34 @@ bool es_wh_parser_headers_done(const es_wh_parser *p)
 const char *es_wh_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -743,7 +763,7 @@ int es_wh_response(es_buf *out, int status, bool close, bool http10, int retry_a
  * The listener
  * ====================================================================== */
 
-#define WH_BACKLOG 128
+#define WH_BACKLOG  128
 #define WH_READ_BUF 65536
 /* After an answer that closes the connection: how long to keep draining
  * what the client still sends, so it reads the answer, not a reset. */
@@ -965,7 +985,7 @@ static void conn_answer(wh_conn *c, es_wh_event ev)
         } else if (res.bad > 0) {
             status = 400;
             const es_error *e = &res.first_error;
-            const char *code = e->code == ES_EJSON    ? "invalid_json"
+            const char *code = e->code == ES_EJSON     ? "invalid_json"
                                : e->code == ES_ETOOBIG ? "record_too_large"
                                                        : "bad_record";
             char msg[600];
@@ -1312,8 +1332,8 @@ static void wh_destroy(void *state)
     if (w == NULL) {
         return;
     }
-    ES_LOG_INFO(w->comp, "closed: %" PRIu64 " requests, %" PRIu64 " mentions accepted, %" PRIu64
-                         " refused",
+    ES_LOG_INFO(w->comp,
+                "closed: %" PRIu64 " requests, %" PRIu64 " mentions accepted, %" PRIu64 " refused",
                 w->n_requests, w->n_accepted, w->n_refused);
     if (w->key != NULL) {
         OPENSSL_cleanse(w->key, w->key_len);
@@ -1402,12 +1422,12 @@ static int wh_init(es_feed *f, const es_config_item *item, void **state, es_erro
     }
 
     int64_t v;
-    w->max_conns = opt_int(item, "max_connections", &v) && v > 0 ? (size_t)v
-                                                                  : ES_WH_MAX_CONNECTIONS;
-    w->read_timeout_ms = opt_int(item, "read_timeout", &v) && v > 0 ? (uint64_t)v
-                                                                     : ES_WH_READ_TIMEOUT_MS;
-    w->idle_timeout_ms = opt_int(item, "idle_timeout", &v) && v > 0 ? (uint64_t)v
-                                                                     : ES_WH_IDLE_TIMEOUT_MS;
+    w->max_conns =
+        opt_int(item, "max_connections", &v) && v > 0 ? (size_t)v : ES_WH_MAX_CONNECTIONS;
+    w->read_timeout_ms =
+        opt_int(item, "read_timeout", &v) && v > 0 ? (uint64_t)v : ES_WH_READ_TIMEOUT_MS;
+    w->idle_timeout_ms =
+        opt_int(item, "idle_timeout", &v) && v > 0 ? (uint64_t)v : ES_WH_IDLE_TIMEOUT_MS;
     int64_t max_body = es_config_item_int(item, "max_body");
     w->conf = (es_wh_conf){
         .path = w->path,

@@ -41,11 +41,11 @@
 
 /* Defaults for the limits the config has no key for (yet). */
 #define ES_WH_MAX_HEADER_BYTES 16384 /* request line + headers */
-#define ES_WH_MAX_HEADERS 64
-#define ES_WH_TOLERANCE_S 300         /* Standard Webhooks timestamp tolerance */
-#define ES_WH_MAX_CONNECTIONS 128
-#define ES_WH_READ_TIMEOUT_MS 10000   /* headers must arrive within this; body: per read */
-#define ES_WH_IDLE_TIMEOUT_MS 60000   /* a kept-alive connection with no request */
+#define ES_WH_MAX_HEADERS      64
+#define ES_WH_TOLERANCE_S      300 /* Standard Webhooks timestamp tolerance */
+#define ES_WH_MAX_CONNECTIONS  128
+#define ES_WH_READ_TIMEOUT_MS  10000 /* headers must arrive within this; body: per read */
+#define ES_WH_IDLE_TIMEOUT_MS  60000 /* a kept-alive connection with no request */
 
 /* What the parser checks requests against. Everything is borrowed and must
  * outlive the parsers made with it. */
@@ -92,13 +92,13 @@ typedef struct es_wh_parser {
     es_wh_hdr hdrs[ES_WH_MAX_HEADERS];
     size_t n_hdrs;
     size_t url_len;
-    size_t discarded;    /* body bytes of a refused request, read and dropped */
+    size_t discarded; /* body bytes of a refused request, read and dropped */
     int64_t now_ms;
-    bool in_value;       /* the last header callback was a value */
-    bool refuse;         /* decided at the headers: answer status at the end */
-    bool fatal;          /* decided mid-request: answer at once and close */
-    bool complete;       /* a request ended; waiting for es_wh_parser_next */
-    bool started;        /* a request's first byte has arrived */
+    bool in_value; /* the last header callback was a value */
+    bool refuse;   /* decided at the headers: answer status at the end */
+    bool fatal;    /* decided mid-request: answer at once and close */
+    bool complete; /* a request ended; waiting for es_wh_parser_next */
+    bool started;  /* a request's first byte has arrived */
     bool headers_done;
 } es_wh_parser;
 

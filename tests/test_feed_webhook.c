@@ -48,7 +48,7 @@
 #include "log.h"
 #include "testutil.h"
 
-#define SECRET "test-secret"
+#define SECRET   "test-secret"
 #define GUARD_MS 30000 /* a safety net for reads, never reached when things work */
 
 /* ---- A tiny HTTP client ---------------------------------------------------- */
@@ -435,9 +435,10 @@ static void test_signed_array_is_accepted(void **state)
 {
     host *h = *state;
     resp r;
-    exchange(h->port, "POST", "/hook",
-             "[{\"id\":\"a1\",\"text\":\"acme lost my bag\"},\n {\"id\":\"a2\",\"text\":\"acme ok\"}]",
-             1, "", &r);
+    exchange(
+        h->port, "POST", "/hook",
+        "[{\"id\":\"a1\",\"text\":\"acme lost my bag\"},\n {\"id\":\"a2\",\"text\":\"acme ok\"}]",
+        1, "", &r);
     assert_int_equal(r.status, 202);
     assert_string_equal(r.body, "{\"accepted\":2,\"duplicates\":0}");
     char ids[256];
@@ -489,7 +490,8 @@ static void test_refusals_enqueue_nothing(void **state)
     assert_int_equal(r.status, 405);
     client c;
     assert_int_equal(client_open(&c, h->port), 0);
-    const char *text = "POST /hook HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi";
+    const char *text =
+        "POST /hook HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi";
     client_send(&c, text, strlen(text));
     assert_int_equal(client_response(&c, &r), 0);
     assert_int_equal(r.status, 415);
@@ -614,6 +616,39 @@ static void test_keep_alive_and_pipelining(void **state)
     char ids[256];
     assert_int_equal(processed(h, ids, sizeof ids), 3);
     assert_string_equal(ids, "k1,k2,k3,");
+}
+
+static void test_expect_continue(void **state)
+{
+    host *h = *state;
+    const char *body = "{\"id\":\"e1\",\"text\":\"acme\"}";
+    size_t n;
+    resp r;
+    client c;
+    /* Signed: "100 Continue" once the headers pass, then the answer. */
+    char *req = request("POST", "/hook", body, 1, "Expect: 100-continue\r\n", &n);
+    size_t head = (size_t)(strstr(req, "\r\n\r\n") + 4 - req);
+    assert_int_equal(client_open(&c, h->port), 0);
+    client_send(&c, req, head);
+    assert_int_equal(client_response(&c, &r), 0);
+    assert_int_equal(r.status, 100);
+    client_send(&c, req + head, n - head);
+    assert_int_equal(client_response(&c, &r), 0);
+    assert_int_equal(r.status, 202);
+    client_close(&c);
+    free(req);
+    /* Unsigned: refused at the headers, without waiting for the body. */
+    req = request("POST", "/hook", body, 0, "Expect: 100-continue\r\n", &n);
+    head = (size_t)(strstr(req, "\r\n\r\n") + 4 - req);
+    assert_int_equal(client_open(&c, h->port), 0);
+    client_send(&c, req, head);
+    assert_int_equal(client_response(&c, &r), 0);
+    assert_int_equal(r.status, 401);
+    assert_true(r.conn_close);
+    assert_non_null(strstr(r.body, "\"message\":\"the request is not signed"));
+    client_close(&c);
+    free(req);
+    assert_int_equal(processed(h, NULL, 0), 1);
 }
 
 static void test_backpressure_503(void **state)
@@ -900,6 +935,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_standard_webhooks_and_github_forms, host_setup,
                                         host_teardown),
         cmocka_unit_test_setup_teardown(test_keep_alive_and_pipelining, host_setup, host_teardown),
+        cmocka_unit_test_setup_teardown(test_expect_continue, host_setup, host_teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_503, host_setup, host_teardown),
         cmocka_unit_test_setup_teardown(test_slow_client_is_dropped, host_setup, host_teardown),
         cmocka_unit_test_setup_teardown(test_many_connections_and_the_cap, host_setup,

@@ -94,8 +94,7 @@ static void answer(es_wh_parser *p, es_wh_event ev, trace *t, es_buf *out, es_bu
     t->events++;
 }
 
-static void run(const es_wh_conf *conf, const uint8_t *data, size_t size, unsigned seed,
-                trace *t)
+static void run(const es_wh_conf *conf, const uint8_t *data, size_t size, unsigned seed, trace *t)
 {
     es_wh_parser p;
     es_buf out, json;
@@ -120,8 +119,8 @@ static void run(const es_wh_conf *conf, const uint8_t *data, size_t size, unsign
         size_t off = 0;
         while (off < chunk) {
             size_t used = 0;
-            es_wh_event ev = es_wh_parser_feed(&p, (const char *)data + pos + off, chunk - off,
-                                               NOW_MS, &used);
+            es_wh_event ev =
+                es_wh_parser_feed(&p, (const char *)data + pos + off, chunk - off, NOW_MS, &used);
             if (used > chunk - off) {
                 abort();
             }
