@@ -367,7 +367,7 @@ int es_pipeline_process(es_pipeline *p, const es_mention *m)
         if (!es_topics_competitor(p->o.topics, r.topics[k])) {
             ctx.names_brand = 1;
         }
-        if (es_topics_addressed(p->o.topics, r.topics[k], m)) {
+        if (es_matcher_addressed(p->matcher, r.topics[k])) {
             ctx.addressed = 1;
         }
     }
