@@ -309,6 +309,55 @@ static void test_dead_letters(void **state)
     free(err);
 }
 
+typedef struct seen {
+    char sink[32];
+    char key[128];
+    int n;
+} seen;
+
+static int remember(void *ud, const char *sink, const es_notification *n, int64_t at)
+{
+    (void)at;
+    seen *s = ud;
+    snprintf(s->sink, sizeof s->sink, "%s", sink);
+    snprintf(s->key, sizeof s->key, "%s", n->key);
+    s->n++;
+    return 0;
+}
+
+static void test_restart_continues_climb(void **state)
+{
+    (void)state;
+    char id[27];
+    /* One process opens the incident at 10:00 and goes away. */
+    fire("acme", "acme/complaint/1", T("2015-02-22T10:00:00Z"), id);
+
+    /* A new process on the same state database climbs it at 10:15. */
+    es_config *c = NULL;
+    es_error err = {0};
+    assert_int_equal(es_config_load(cfg, &c, &err), 0);
+    es_route_conf *rc = NULL;
+    assert_int_equal(es_route_conf_load(c, NULL, NULL, &rc, &err), 0);
+    es_route_db *rdb = NULL;
+    assert_int_equal(es_route_db_open(db, &rdb, &err), 0);
+    seen s = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(rc, rdb, remember, &s, &r), 0);
+    assert_int_equal(es_router_next_due(r), T("2015-02-22T10:15:00Z"));
+    assert_int_equal(es_router_advance(r, T("2015-02-22T10:14:59Z")), 0);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(es_router_advance(r, T("2015-02-22T11:00:00Z")), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.sink, "pager");
+    assert_string_equal(s.key, "acme/complaint@2015-02-22T10:15:00Z/tier2");
+    /* The last tier: nothing more to climb. */
+    assert_int_equal(es_router_next_due(r), INT64_MAX);
+    es_router_free(r);
+    es_route_db_close(rdb);
+    es_route_conf_free(rc);
+    es_config_free(c);
+}
+
 static void test_usage(void **state)
 {
     (void)state;
@@ -339,6 +388,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incidents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silences, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_letters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_continues_climb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
