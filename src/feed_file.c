@@ -181,11 +181,11 @@ static int deliver(file_feed *s, const char *p, size_t n)
 static int drain_buf(file_feed *s, bool eof)
 {
     for (;;) {
-        const char *p = s->buf.data + s->buf_off;
         size_t left = s->buf.len - s->buf_off;
         if (left == 0) {
             break;
         }
+        const char *p = s->buf.data + s->buf_off;
         const char *nl = memchr(p, '\n', left);
         size_t n;
         if (s->speed > 0) {
@@ -232,7 +232,7 @@ static int drain_buf(file_feed *s, bool eof)
     }
     /* Keep only the unconsumed tail, at the front. */
     size_t left = s->buf.len - s->buf_off;
-    if (s->buf_off > 0) {
+    if (s->buf_off > 0 && s->buf.data != NULL) {
         memmove(s->buf.data, s->buf.data + s->buf_off, left);
         s->buf.len = left;
         s->buf.data[left] = '\0';

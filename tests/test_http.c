@@ -182,6 +182,7 @@ typedef struct run {
     int done;
     es_http_result res;
     char body[256];
+    char error[256];
     long status_at_response;
     int responses;
     uint64_t bytes;
@@ -223,6 +224,9 @@ static void on_done(void *ud, es_http_req *req, const es_http_result *res)
     r->done++;
     r->res = *res;
     r->res.body = NULL;
+    /* Borrowed for the call only: keep a copy. */
+    snprintf(r->error, sizeof r->error, "%s", res->error);
+    r->res.error = r->error;
     if (res->body != NULL) {
         snprintf(r->body, sizeof r->body, "%.*s", (int)res->body_len, res->body);
     }
