@@ -127,8 +127,9 @@ typedef struct es_http_opts {
 int es_http_new(uv_loop_t *loop, es_http **out);
 
 /*
- * Cancel every request (their on_done is called with ES_ECLOSED, from the
- * loop), close every uv handle, and free the driver in the last close
+ * Cancel every request (each one's on_done is called with ES_ECLOSED,
+ * from inside this call: the one exception to the rule above), close
+ * every uv handle, and free the driver in the last close
  * callback, then call on_closed(ud) (may be NULL). Run the loop afterwards
  * until it has no more handles. The driver must not be used after this.
  */
