@@ -9,9 +9,12 @@
  * but every good line is still scored and printed.
  *
  * NDJSON is read here with a small yajl callback parser per line rather
- * than the shared decoder (include/earshot/decode.h), whose implementation
- * had not landed when this was written; the two agree on the error cases
- * the contract names.
+ * than the shared decoder (include/earshot/decode.h). The two agree on the
+ * error cases the contract names, but score needs what a mention does not
+ * keep: the id echoed as written (a number stays a number), and messages
+ * about lines ("line exceeds ...") rather than records. Measured, the
+ * decoder would not be faster either: both run the same yajl lexer, and the
+ * per-line cost here is only the callbacks plus an arena-backed parser.
  */
 #include "cli.h"
 #include "earshot.h"
@@ -21,6 +24,7 @@
 #include "score.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +331,109 @@ static int j_end(void *ud)
     return 1;
 }
 
+/*
+ * yajl allocates a handle, a lexer and a byte stack for every parser, and
+ * a parser cannot be reset, so one per line meant five malloc/free pairs a
+ * line (about 5% of the command's time). Its allocations come instead from
+ * a small bump arena that is emptied after each line; a request that does
+ * not fit (a huge line) goes to the heap. Every block has a header saying
+ * its size and where it lives.
+ */
+#define ARENA_BYTES ((size_t)64 << 10)
+#define ARENA_ALIGN ((size_t)16)
+
+struct arena {
+    unsigned char *base;
+    size_t used;
+    size_t last; /* offset of the newest block, or SIZE_MAX */
+};
+
+struct block_hdr {
+    size_t size;
+    size_t on_heap;
+};
+
+#define HDR (((sizeof(struct block_hdr) + ARENA_ALIGN - 1) / ARENA_ALIGN) * ARENA_ALIGN)
+
+static size_t round_up(size_t n)
+{
+    return (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+}
+
+static void *ar_malloc(void *ctx, size_t sz)
+{
+    struct arena *a = ctx;
+    unsigned char *p;
+    int heap = 0;
+    if (sz <= ARENA_BYTES && a->used + HDR + round_up(sz) <= ARENA_BYTES) {
+        p = a->base + a->used;
+        a->last = a->used;
+        a->used += HDR + round_up(sz);
+    } else {
+        if (sz > SIZE_MAX - HDR || (p = malloc(HDR + sz)) == NULL) {
+            return NULL;
+        }
+        heap = 1;
+    }
+    struct block_hdr h = {sz, (size_t)heap};
+    memcpy(p, &h, sizeof h);
+    return p + HDR;
+}
+
+static struct block_hdr hdr_of(const void *ptr)
+{
+    struct block_hdr h;
+    memcpy(&h, (const unsigned char *)ptr - HDR, sizeof h);
+    return h;
+}
+
+static void ar_free(void *ctx, void *ptr)
+{
+    struct arena *a = ctx;
+    if (ptr == NULL) {
+        return;
+    }
+    unsigned char *p = (unsigned char *)ptr - HDR;
+    if (hdr_of(ptr).on_heap) {
+        free(p);
+    } else if (a->last != SIZE_MAX && p == a->base + a->last) {
+        a->used = a->last; /* the newest block: give its room back */
+        a->last = SIZE_MAX;
+    }
+}
+
+static void *ar_realloc(void *ctx, void *ptr, size_t sz)
+{
+    struct arena *a = ctx;
+    if (ptr == NULL) {
+        return ar_malloc(ctx, sz);
+    }
+    struct block_hdr h = hdr_of(ptr);
+    unsigned char *p = (unsigned char *)ptr - HDR;
+    /* The newest arena block grows in place while there is room. */
+    if (!h.on_heap && a->last != SIZE_MAX && p == a->base + a->last && sz <= ARENA_BYTES &&
+        a->last + HDR + round_up(sz) <= ARENA_BYTES) {
+        h.size = sz;
+        memcpy(p, &h, sizeof h);
+        a->used = a->last + HDR + round_up(sz);
+        return ptr;
+    }
+    void *q = ar_malloc(ctx, sz);
+    if (q == NULL) {
+        return NULL;
+    }
+    memcpy(q, ptr, h.size < sz ? h.size : sz);
+    ar_free(ctx, ptr);
+    return q;
+}
+
+/* After yajl_free: every block is free again. */
+static void arena_reset(struct arena *a)
+{
+    a->used = 0;
+    a->last = SIZE_MAX;
+}
+
 static const yajl_callbacks jcb = {
     .yajl_null = j_null,
     .yajl_boolean = j_bool,
@@ -339,8 +446,8 @@ static const yajl_callbacks jcb = {
     .yajl_end_array = j_end,
 };
 
-static int ndjson_line(struct score_cli *c, struct jline *j, const char *p, size_t n,
-                       uint64_t line)
+static int ndjson_line(struct score_cli *c, struct jline *j, yajl_alloc_funcs *af,
+                       const char *p, size_t n, uint64_t line)
 {
     /* Blank lines separate nothing; skip them quietly. */
     size_t k = 0;
@@ -355,7 +462,8 @@ static int ndjson_line(struct score_cli *c, struct jline *j, const char *p, size
     j->too_deep = 0;
     j->bad_type = NULL;
     j->have_text = j->have_id = 0;
-    yajl_handle h = yajl_alloc(&jcb, NULL, j);
+    arena_reset(af->ctx);
+    yajl_handle h = yajl_alloc(&jcb, af, j);
     if (h == NULL) {
         return ES_ENOMEM;
     }
@@ -409,11 +517,15 @@ static int run_stdin(struct score_cli *c, int plain)
 {
     size_t cap = LINE_MAX_BYTES + ((size_t)1 << 16);
     char *buf = malloc(cap);
+    struct arena ar = {malloc(ARENA_BYTES), 0, SIZE_MAX};
+    yajl_alloc_funcs af = {ar_malloc, ar_realloc, ar_free, &ar};
     struct jline j;
     memset(&j, 0, sizeof j);
     es_buf_init(&j.text, LINE_MAX_BYTES);
     es_buf_init(&j.id, 6 * LINE_MAX_BYTES + 2);
-    if (buf == NULL) {
+    if (buf == NULL || ar.base == NULL) {
+        free(buf);
+        free(ar.base);
         return ES_ENOMEM;
     }
     size_t have = 0, start = 0;
@@ -444,7 +556,7 @@ static int run_stdin(struct score_cli *c, int plain)
                                                      (unsigned long long)line);
                     rc = score_one(c, num, id_len, p, len, line);
                 } else {
-                    rc = ndjson_line(c, &j, p, len, line);
+                    rc = ndjson_line(c, &j, &af, p, len, line);
                 }
             }
             start += n + 1;
@@ -483,6 +595,7 @@ static int run_stdin(struct score_cli *c, int plain)
         have += (size_t)got;
     }
     free(buf);
+    free(ar.base);
     es_buf_free(&j.text);
     es_buf_free(&j.id);
     return rc;
