@@ -16,6 +16,7 @@
  * ever skipped, because a cursor is never on disk before its alerts.
  */
 #include "engine.h"
+#include "admin.h"
 #include "config.h"
 #include "deliver.h"
 #include "detect.h"
@@ -104,6 +105,7 @@ typedef struct es_engine {
     int64_t last_stats_ms, last_prune_ms;
     int64_t drain_deadline;
     uint64_t alerts, delivered, retried, dead;
+    es_admin *admin; /* the admin endpoint, NULL when off (admin.h) */
     es_buf scratch;
     es_sink_request req;
     es_spool_item item;
@@ -128,6 +130,7 @@ static void schedule_pump(es_engine *e, int64_t delay_ms);
 static void begin_shutdown(es_engine *e, const char *why);
 static void maybe_finish_drain(es_engine *e);
 static void on_house(uv_timer_t *t);
+static void on_admin_closed(void *ud);
 
 /* ---- Sinks from the config ---------------------------------------------- */
 
@@ -326,6 +329,7 @@ static int make_sink(es_engine *e, const es_config_item *it, esink **out, es_err
 /* ---- Generations (what SIGHUP swaps) ------------------------------------- */
 
 static int on_alert(void *ud, const es_alert *a);
+static int admin_on_mention(void *ud, const es_mention *m, const es_pipeline_result *r);
 
 static void gen_free(gen *g)
 {
@@ -378,7 +382,7 @@ static int gen_new(es_engine *e, es_config *cfg, const gen *old, gen **out, es_e
     }
     es_pipeline_opts po = {
         .topics = topics, .params = g->params, .lex = g->lex, .cues = g->cues,
-        .on_alert = on_alert, .ud = e,
+        .on_alert = on_alert, .on_mention = admin_on_mention, .ud = e,
     };
     if ((rc = es_pipeline_new(&po, &g->pipe)) != 0) {
         es_error_set(err, rc, 0, 0, "cannot build the pipeline: %s", es_strerror(rc));
@@ -486,6 +490,7 @@ int es__engine_dispatch(es_engine *e, const es_alert *a)
     es_alert_make_id(a, id);
     int64_t now = wall_ms();
     e->alerts++;
+    es_admin_alert(e->admin, a);
     ES_LOG_DEBUG(COMP, "alert %s %s %s", id, es_alert_kind_name(a->kind), a->fingerprint);
     /* Routing, grouping and inhibition go here: today every alert goes to
      * every sink whose filters take it, as a notification of one. */
@@ -542,6 +547,7 @@ static void outcome(es_engine *e, esink *s, int64_t id, const char *key, int att
     int rc = 0;
     switch (res->verdict) {
     case ES_SINK_DELIVERED:
+        es_admin_delivery(e->admin, s->sink->name, ES_ADMIN_DELIVERED);
         e->delivered++;
         e->pending--;
         ES_LOG_DEBUG(comp, "delivered %s", key);
@@ -557,11 +563,13 @@ static void outcome(es_engine *e, esink *s, int64_t id, const char *key, int att
         if (rc == 1) {
             e->dead++;
             e->pending--;
+            es_admin_delivery(e->admin, s->sink->name, ES_ADMIN_DEAD);
             ES_LOG_ERROR(comp, "%s failed %d times (%s); dead-lettered", key, attempts,
                          res->error);
             rc = 0;
         } else {
             e->retried++;
+            es_admin_delivery(e->admin, s->sink->name, ES_ADMIN_RETRY);
             ES_LOG_WARN(comp, "%s: %s, retry in %.1f s", key, res->error,
                         (double)(when - now) / 1000.0);
         }
@@ -571,6 +579,7 @@ static void outcome(es_engine *e, esink *s, int64_t id, const char *key, int att
     default:
         e->dead++;
         e->pending--;
+        es_admin_delivery(e->admin, s->sink->name, ES_ADMIN_DEAD);
         ES_LOG_ERROR(comp, "%s: %s; will not retry, dead-lettered", key, res->error);
         rc = es_spool_dead(e->spool, id, now, res->error);
         break;
@@ -794,6 +803,7 @@ static int feed_process(void *ud, es_feed *f, const es_mention *m)
         e->max_event_ms = m->created_ms;
         e->wall_at_max = wall_ms();
     }
+    es_admin_mention_in(e->admin, es_feed_name(f), m->created_ms);
     int rc = es_pipeline_process(e->g->pipe, m);
     if (rc != 0) {
         ES_LOG_ERROR(COMP, "pipeline: %s", es_strerror(rc));
@@ -1156,6 +1166,10 @@ static void close_all(es_engine *e)
     }
     /* In-flight requests get ES_ECLOSED and are put back in the spool. */
     es_http_close(e->http, on_http_closed, e);
+    if (e->admin != NULL) {
+        es_admin_close(e->admin, on_admin_closed, e);
+        e->admin = NULL;
+    }
     uv_handle_t *hs[] = {
         (uv_handle_t *)&e->sig_int,    (uv_handle_t *)&e->sig_term,
         (uv_handle_t *)&e->sig_hup,    (uv_handle_t *)&e->house,
@@ -1266,6 +1280,120 @@ static void on_signal(uv_signal_t *s, int signum)
     }
 }
 
+/* ---- Admin endpoint (admin.h; owned by the admin engineer) ------------------- */
+
+static int admin_on_mention(void *ud, const es_mention *m, const es_pipeline_result *r)
+{
+    es_engine *e = ud;
+    (void)m;
+    if (e->admin == NULL || r->n_topics == 0) {
+        return 0;
+    }
+    const es_topics *t = es_config_topics(e->g->cfg);
+    bool complaint = r->intent.kind == ES_INTENT_COMPLAINT;
+    for (size_t i = 0; t != NULL && i < r->n_topics; i++) {
+        es_admin_mention_topic(e->admin, es_topics_name(t, r->topics[i]), &r->sentiment,
+                               complaint);
+    }
+    return 0;
+}
+
+static size_t admin_n_feeds(void *ud)
+{
+    return ((es_engine *)ud)->n_feeds;
+}
+
+static es_feed *admin_feed(void *ud, size_t i)
+{
+    return ((es_engine *)ud)->feeds[i]->f;
+}
+
+static size_t admin_n_sinks(void *ud)
+{
+    es_engine *e = ud;
+    return e->g != NULL ? e->g->n_sinks : 0;
+}
+
+static const char *admin_sink_name(void *ud, size_t i)
+{
+    return ((es_engine *)ud)->g->sinks[i]->sink->name;
+}
+
+/* POST /-/reload: validate first, so a bad file is answered with its
+ * located error; then the same reload as SIGHUP, which keeps the running
+ * config if applying the new one fails (lexicons, secrets, a feed). */
+static int admin_reload(void *ud, es_error *err)
+{
+    es_engine *e = ud;
+    if (e->state != RUNNING) {
+        return es_error_set(err, ES_EAGAIN, 0, 0, "the engine is stopping");
+    }
+    es_config *cfg;
+    int rc = es_config_load(e->o.config_path, &cfg, err);
+    if (rc != 0) {
+        if (err->file[0] == '\0') {
+            snprintf(err->file, sizeof err->file, "%s", e->o.config_path);
+        }
+        return rc;
+    }
+    es_config_free(cfg);
+    gen *before = e->g;
+    reload(e);
+    if (e->g == before) {
+        snprintf(err->file, sizeof err->file, "%s", e->o.config_path);
+        return es_error_set(err, ES_ECONFIG, 0, 0,
+                            "the config is valid but could not be applied (the log says why); "
+                            "the running config stays");
+    }
+    return 0;
+}
+
+static void admin_kick(void *ud)
+{
+    es_engine *e = ud;
+    e->pending = count_pending(e);
+    schedule_pump(e, 0);
+}
+
+static void on_admin_closed(void *ud)
+{
+    es_engine *e = ud;
+    e->handles_open--;
+}
+
+static int admin_start(es_engine *e, const es_config *cfg, es_error *err)
+{
+    const es_config_item *it = es_config_admin(cfg);
+    if (it == NULL || !es_config_item_bool(it, "enabled")) {
+        return 0;
+    }
+    char *token = NULL;
+    int rc = es_config_resolve_secret(it, "token", &token, err);
+    if (rc != 0 && rc != ES_ENOTFOUND) {
+        return rc;
+    }
+    es_admin_opts ao = {
+        .loop = &e->loop,
+        .listen = es_config_item_str(it, "listen"),
+        .token = token,
+        .state_path = es_config_state_path(cfg),
+        .spool = e->spool,
+        .host = {
+            .ud = e, .n_feeds = admin_n_feeds, .feed = admin_feed, .n_sinks = admin_n_sinks,
+            .sink_name = admin_sink_name, .reload = admin_reload, .kick = admin_kick,
+        },
+    };
+    rc = es_admin_start(&ao, &e->admin, err);
+    if (token != NULL) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
+    if (rc == 0) {
+        e->handles_open++;
+    }
+    return rc;
+}
+
 /* ---- Run -------------------------------------------------------------------- */
 
 int es_engine_run(const es_engine_opts *opts, es_error *err)
@@ -1342,6 +1470,9 @@ int es_engine_run(const es_engine_opts *opts, es_error *err)
         }
     }
 
+    if ((rc = admin_start(e, cfg, err)) != 0) {
+        goto fail_feeds; /* before any engine handle exists */
+    }
     uv_signal_t *sigs[] = {&e->sig_int, &e->sig_term, &e->sig_hup};
     int signums[] = {SIGINT, SIGTERM, SIGHUP};
     for (size_t i = 0; i < 3; i++) {
