@@ -14,6 +14,7 @@ int es_cmd_backfill(int argc, char **argv);
 int es_cmd_check(int argc, char **argv);
 int es_cmd_run(int argc, char **argv);
 int es_cmd_alerts(int argc, char **argv);
+int es_cmd_top(int argc, char **argv);
 
 /*
  * The lexicon directory to use when --lexicons is not given: next to an

@@ -19,6 +19,7 @@ static const struct command {
     {"check", es_cmd_check, "validate a config and say what it would do"},
     {"run", es_cmd_run, "live: stream mentions from the feeds to the sinks until stopped"},
     {"alerts", es_cmd_alerts, "list, acknowledge and resolve alerts; dead letters; silences"},
+    {"top", es_cmd_top, "live terminal view of a running engine (its admin endpoint)"},
 };
 
 static void usage(FILE *out)
