@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "detect.h"
+#include "sink.h" /* es_rate_parse: rates mean the same in the file and in a sink */
 #include "timefmt.h"
 
 #include <ctype.h>
@@ -499,6 +500,20 @@ static bool convert_scalar(struct ctx *x, const es_option *r, const char *text, 
         v->i = n;
         v->f = (double)n;
         return true;
+    }
+    case ES_OPT_RATE: {
+        /* The sinks' own parser, so the file accepts exactly what a sink does. */
+        es_rate rate;
+        if (es_rate_parse(text, &rate) != 0) {
+            err_at(x, line, col,
+                   "%s'%s' must be a rate: messages per second (2, 0.5), per period (120/min, "
+                   "5/2s) or off; not '%s'",
+                   w, key, text);
+            return false;
+        }
+        v->f = rate.per == 0 ? 0 : rate.per * 1000.0 / (double)rate.period_ms;
+        v->str = sdup(x, text, strlen(text));
+        return v->str != NULL;
     }
     case ES_OPT_ENUM:
         for (size_t i = 0; r->choices != NULL && r->choices[i] != NULL; i++) {

@@ -37,6 +37,8 @@ static const char *const severities[] = {"info", "warning", "critical", NULL};
 static const char *const alert_kinds[] = {"complaint",  "volume_spike", "negative_surge",
                                           "viral_post", "feed_stalled", NULL};
 static const char *const pd_severities[] = {"critical", "error", "warning", "info", NULL};
+static const char *const exec_inputs[] = {"alerts", "notification", NULL};
+static const char *const mm_priorities[] = {"important", "urgent", NULL};
 
 /* Keep these in the order of es__cfg_feed_types / es__cfg_sink_types below. */
 const char *const es_config_feed_types[] = {"file", "sse", "ndjson", "poll", "webhook", NULL};
@@ -211,6 +213,17 @@ const es_cfg_type es__cfg_feed_types[] = {
 
 /* ---- Sinks ---------------------------------------------------------------------- */
 
+/*
+ * Every sink option here is also a row of that sink type's own table
+ * (es_sink_common_options in src/sink.c, the tables at the end of each
+ * src/sink_*.c), with the same name and default: the engine builds a sink
+ * by handing it these values (src/sink_config.c), and tests/test_sink_config.c
+ * fails when the two sides differ. Only name, type, min_severity and kinds
+ * are the engine's own (es_sink_config_engine_keys). A type with a rate
+ * limit of its own repeats the `rate` row with that default, which is the
+ * sink type's default_rate.
+ */
+
 const es_option es__cfg_sink_common_rows[] = {
     {.name = "name", .type = ES_OPT_STRING, .flags = ES_OPT_REQUIRED | ES_OPT_NONEMPTY,
      .help = "Unique sink name, used by routes, escalations, logs and metrics."},
@@ -221,16 +234,23 @@ const es_option es__cfg_sink_common_rows[] = {
      .help = "Deliver only alerts at least this severe."},
     {.name = "kinds", .type = ES_OPT_LIST, .choices = alert_kinds,
      .help = "Deliver only these alert kinds; all kinds when not given."},
+    {.name = "rate", .type = ES_OPT_RATE,
+     .help = "Most messages per second (`2`, `0.5`) or per period (`120/min`, `5/2s`); `off` "
+             "or `0`: no limit. Not given: the sink type's own limit."},
+    {.name = "burst", .type = ES_OPT_INT, .def = "1", .min = 1, .max = 10000,
+     .help = "Messages that may be sent back to back before `rate` applies."},
     {.name = "timeout", .type = ES_OPT_DURATION, .def = "10s", .min = 100, .max = 10 * MIN,
      .help = "Give up one delivery attempt after this long."},
+    {.name = "connect_timeout", .type = ES_OPT_DURATION, .def = "5s", .min = 100, .max = 5 * MIN,
+     .help = "Give up connecting to the receiver after this long."},
     {.name = "max_attempts", .type = ES_OPT_INT, .def = "12", .min = 1, .max = 1000,
      .help = "Attempts before an alert moves to the dead-letter table."},
     {.name = "max_age", .type = ES_OPT_DURATION, .def = "24h", .min = SEC, .max = 30 * DAY,
      .help = "Age after which an undelivered alert moves to the dead-letter table."},
-    {.name = "rate", .type = ES_OPT_FLOAT, .def = "0", .min = 0, .max = 10000,
-     .help = "Messages per second (token bucket); 0: the sink type's own limit."},
-    {.name = "burst", .type = ES_OPT_INT, .def = "5", .min = 1, .max = 10000,
-     .help = "Messages that may be sent at once before `rate` applies."},
+    {.name = "backoff_base", .type = ES_OPT_DURATION, .def = "1s", .min = 10, .max = HOUR,
+     .help = "Wait before the first retry; it doubles with each attempt (with jitter)."},
+    {.name = "backoff_max", .type = ES_OPT_DURATION, .def = "5m", .min = SEC, .max = DAY,
+     .help = "Longest wait between retries. A receiver's Retry-After overrides both."},
     {0},
 };
 
@@ -241,12 +261,17 @@ static const es_option sink_stdout_rows[] = {
 static const es_option sink_file_rows[] = {
     {.name = "path", .type = ES_OPT_PATH, .flags = ES_OPT_REQUIRED | ES_OPT_NONEMPTY,
      .help = "NDJSON file, one alert per line; reopened on SIGHUP."},
+    {.name = "fsync", .type = ES_OPT_BOOL, .def = "false",
+     .help = "fsync after every write, so an alert survives a power cut."},
     {0},
 };
 
 static const es_option sink_exec_rows[] = {
     {.name = "command", .type = ES_OPT_LIST, .flags = ES_OPT_REQUIRED, .min = 1, .max = 256,
      .help = "Program and arguments, run without a shell; the alert JSON is on its stdin."},
+    {.name = "input", .type = ES_OPT_ENUM, .def = "alerts", .choices = exec_inputs,
+     .help = "What goes to stdin: `alerts` (each alert's JSON on its own line) or "
+             "`notification` (the whole notification object)."},
     {.name = "timeout", .type = ES_OPT_DURATION, .def = "10s", .min = 100, .max = 10 * MIN,
      .help = "Kill the program after this long."},
     {0},
@@ -257,7 +282,7 @@ static const es_option sink_webhook_rows[] = {
      .help = "Receiver URL; may be written plainly, or via url_env/url_file if it holds a key."},
     {.name = "secret", .type = ES_OPT_SECRET,
      .help = "Signing secret for the Standard Webhooks headers (webhook-signature)."},
-    {.name = "headers", .type = ES_OPT_LIST,
+    {.name = "headers", .type = ES_OPT_LIST, .min = 0, .max = 16,
      .help = "Extra request headers, each \"Name: value\"."},
     {0},
 };
@@ -265,8 +290,8 @@ static const es_option sink_webhook_rows[] = {
 static const es_option sink_slack_rows[] = {
     {.name = "url", .type = ES_OPT_SECRET, .flags = ES_OPT_REQUIRED,
      .help = "Incoming webhook URL (it is a credential)."},
-    {.name = "rate", .type = ES_OPT_FLOAT, .def = "1", .min = 0, .max = 10000,
-     .help = "Messages per second; Slack allows about one."},
+    {.name = "rate", .type = ES_OPT_RATE, .def = "1/s",
+     .help = "Most messages per second or per period; Slack allows about one a second."},
     {0},
 };
 
@@ -275,6 +300,11 @@ static const es_option sink_mattermost_rows[] = {
      .help = "Incoming webhook URL (it is a credential)."},
     {.name = "channel", .type = ES_OPT_STRING, .help = "Channel override."},
     {.name = "username", .type = ES_OPT_STRING, .help = "Display name override."},
+    {.name = "icon_url", .type = ES_OPT_STRING, .help = "Avatar image URL override."},
+    {.name = "priority", .type = ES_OPT_ENUM, .choices = mm_priorities,
+     .help = "Message priority (Mattermost 9.7+); not given: a normal post."},
+    {.name = "requested_ack", .type = ES_OPT_BOOL, .def = "false",
+     .help = "With `priority`, ask readers to acknowledge the post."},
     {0},
 };
 
@@ -282,12 +312,16 @@ static const es_option sink_discord_rows[] = {
     {.name = "url", .type = ES_OPT_SECRET, .flags = ES_OPT_REQUIRED,
      .help = "Webhook URL (it is a credential)."},
     {.name = "username", .type = ES_OPT_STRING, .help = "Display name override."},
+    {.name = "rate", .type = ES_OPT_RATE, .def = "5/2s",
+     .help = "Most messages per second or per period; Discord allows 5 every 2 seconds."},
     {0},
 };
 
 static const es_option sink_teams_rows[] = {
     {.name = "url", .type = ES_OPT_SECRET, .flags = ES_OPT_REQUIRED,
      .help = "Workflows (Power Automate) webhook URL (it is a credential)."},
+    {.name = "rate", .type = ES_OPT_RATE, .def = "2/s",
+     .help = "Most messages per second or per period; Workflows throttles fast senders."},
     {0},
 };
 
@@ -310,8 +344,9 @@ static const es_option sink_pagerduty_rows[] = {
      .help = "payload.source of the events."},
     {.name = "severity", .type = ES_OPT_SECTION, .sub = pd_severity_rows,
      .help = "How alert severities map to PagerDuty's."},
-    {.name = "rate", .type = ES_OPT_FLOAT, .def = "2", .min = 0, .max = 10000,
-     .help = "Events per second; PagerDuty allows about 120 a minute per key."},
+    {.name = "rate", .type = ES_OPT_RATE, .def = "120/min",
+     .help = "Most events per second or per period; PagerDuty allows about 120 a minute per "
+             "key."},
     {0},
 };
 
@@ -327,7 +362,9 @@ static const es_option sink_smtp_rows[] = {
     {.name = "starttls", .type = ES_OPT_BOOL, .def = "true",
      .help = "Require STARTTLS on smtp:// URLs."},
     {.name = "subject_prefix", .type = ES_OPT_STRING, .def = "[earshot]",
-     .help = "Prefix of every subject line."},
+     .help = "Prefix of every subject line; a space follows it."},
+    {.name = "rate", .type = ES_OPT_RATE, .def = "1/s",
+     .help = "Most messages per second or per period."},
     {0},
 };
 
@@ -399,6 +436,8 @@ const char *es_opt_type_name(es_opt_type t)
         return "list of items";
     case ES_OPT_RAW:
         return "raw";
+    case ES_OPT_RATE:
+        return "rate";
     }
     return "?";
 }

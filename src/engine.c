@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "sink.h"
+#include "sink_config.h"
 #include "spool.h"
 #include "store.h"
 #include "timefmt.h"
@@ -142,166 +143,17 @@ static void esink_unref(esink *s)
     }
 }
 
-/* The config's typed values -> the sink's key/value options. */
-typedef struct kvset {
-    es_sink_kv kv[128];
-    size_t n;
-    es_sink_kv sec[16];
-    size_t n_sec;
-    char *owned[160];
-    size_t n_owned;
-} kvset;
-
-static const char *keep(kvset *k, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static const char *keep(kvset *k, const char *fmt, ...)
-{
-    if (k->n_owned == sizeof k->owned / sizeof k->owned[0]) {
-        return NULL;
-    }
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    char *s = strdup(buf);
-    if (s != NULL) {
-        k->owned[k->n_owned++] = s;
-    }
-    return s;
-}
-
-static void kv_add(kvset *k, const char *key, const char *v)
-{
-    if (v != NULL && k->n < sizeof k->kv / sizeof k->kv[0]) {
-        k->kv[k->n++] = (es_sink_kv){key, v};
-    }
-}
-
-static int add_option(kvset *k, const es_config_item *it, const char *name, es_error *err)
-{
-    const es_config_value *v = es_config_item_get(it, name);
-    if (v == NULL || !v->has || v->opt == NULL) {
-        return 0;
-    }
-    switch (v->opt->type) {
-    case ES_OPT_SECRET: {
-        if (v->secret == ES_SECRET_LITERAL) {
-            kv_add(k, name, v->str);
-            return 0;
-        }
-        if (v->secret == ES_SECRET_NONE) {
-            return 0;
-        }
-        char *val = NULL;
-        int rc = es_config_resolve_secret(it, name, &val, err);
-        if (rc == ES_ENOTFOUND) {
-            return 0;
-        }
-        if (rc != 0) {
-            return rc;
-        }
-        if (k->n_sec == sizeof k->sec / sizeof k->sec[0] ||
-            k->n_owned == sizeof k->owned / sizeof k->owned[0]) {
-            free(val);
-            return ES_ETOOBIG;
-        }
-        k->owned[k->n_owned++] = val;
-        k->sec[k->n_sec++] = (es_sink_kv){name, val};
-        return 0;
-    }
-    case ES_OPT_LIST:
-        for (size_t i = 0; i < v->n_list; i++) {
-            kv_add(k, name, v->list[i]);
-        }
-        return 0;
-    case ES_OPT_INT:
-    case ES_OPT_SIZE:
-        kv_add(k, name, keep(k, "%lld", (long long)v->i));
-        return 0;
-    case ES_OPT_BOOL:
-        kv_add(k, name, v->i ? "true" : "false");
-        return 0;
-    case ES_OPT_DURATION:
-        kv_add(k, name, keep(k, "%lldms", (long long)v->i));
-        return 0;
-    case ES_OPT_FLOAT:
-        if (strcmp(name, "rate") == 0) {
-            /* The config says messages per second; the sink wants N/period. */
-            if (v->f <= 0) {
-                return 0; /* the sink type's own limit */
-            }
-            if (v->f >= 1) {
-                kv_add(k, name, keep(k, "%lld/s", (long long)llround(v->f)));
-            } else {
-                kv_add(k, name, keep(k, "1/%lldms", (long long)llround(1000.0 / v->f)));
-            }
-            return 0;
-        }
-        kv_add(k, name, keep(k, "%g", v->f));
-        return 0;
-    default:
-        kv_add(k, name, v->str);
-        return 0;
-    }
-}
-
 static int make_sink(es_engine *e, const es_config_item *it, esink **out, es_error *err)
 {
-    const char *name = es_config_item_name(it);
     const char *type = es_config_item_type(it);
-    const struct es_sink_type *t = es_sink_type_find(type);
-    int line, col;
-    es_config_item_pos(it, &line, &col);
-    if (t == NULL) {
-        return es_error_set(err, ES_ECONFIG, line, col, "sink '%s': type '%s' is not available",
-                            name, type);
-    }
-    kvset *k = calloc(1, sizeof *k);
-    if (k == NULL) {
+    esink *s = calloc(1, sizeof *s);
+    if (s == NULL) {
         return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
     }
-    int rc = 0;
-    for (const es_sink_option *o = es_sink_common_options; rc == 0 && o->name != NULL; o++) {
-        rc = add_option(k, it, o->name, err);
-    }
-    for (const es_sink_option *o = t->options; rc == 0 && o != NULL && o->name != NULL; o++) {
-        bool dup = false;
-        for (const es_sink_option *c = es_sink_common_options; c->name != NULL; c++) {
-            dup |= strcmp(c->name, o->name) == 0;
-        }
-        if (!dup) {
-            rc = add_option(k, it, o->name, err);
-        }
-    }
-    esink *s = NULL;
-    if (rc == 0) {
-        es_sink_opts so = {
-            .sink_name = name, .kv = k->kv, .n_kv = k->n, .secrets = k->sec, .n_secrets = k->n_sec,
-        };
-        s = calloc(1, sizeof *s);
-        if (s == NULL) {
-            rc = es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
-        } else if ((rc = es_sink_new(name, type, &so, &s->sink, err)) != 0) {
-            free(s);
-            s = NULL;
-        }
-    }
-    for (size_t i = 0; i < k->n_owned; i++) {
-        /* Secrets are wiped before they are freed. */
-        memset(k->owned[i], 0, strlen(k->owned[i]));
-        free(k->owned[i]);
-    }
-    free(k);
+    /* Config item -> sink options -> es_sink_new, in src/sink_config.c. */
+    int rc = es_sink_from_config(it, &s->sink, err);
     if (rc != 0) {
-        if (err != NULL && err->line == 0) {
-            err->line = line;
-            err->col = col;
-        }
+        free(s);
         return rc;
     }
     s->e = e;

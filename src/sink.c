@@ -44,7 +44,8 @@ const struct es_sink_type *es_sink_type_find(const char *name)
  */
 const es_sink_option es_sink_common_options[] = {
     {"rate", ES_SINK_OPT_RATE, NULL, 0,
-     "most notifications per period, e.g. 1/s or 120/min (default: the sink type's)"},
+     "most notifications per second (2, 0.5) or per period (120/min, 5/2s), or off; "
+     "default: the sink type's own limit"},
     {"burst", ES_SINK_OPT_INT, "1", 0, "notifications that may go back to back"},
     {"timeout", ES_SINK_OPT_DURATION, "10s", 0, "whole-request timeout"},
     {"connect_timeout", ES_SINK_OPT_DURATION, "5s", 0, "connection timeout"},
@@ -185,8 +186,8 @@ static int check_value(const es_sink_option *opt, const char *sink, const char *
     case ES_SINK_OPT_RATE:
         if (es_rate_parse(v, &r) != 0) {
             return es_error_set(err, ES_ECONFIG, 0, 0,
-                                "sink '%s': option '%s' must be a rate such as 1/s or 120/min, "
-                                "not '%s'",
+                                "sink '%s': option '%s' must be a rate such as 2 (per second), "
+                                "120/min or off, not '%s'",
                                 sink, opt->name, v);
         }
         break;
@@ -541,12 +542,77 @@ void es_sink_classify_http(const es_sink_response *r, es_sink_result *res)
 
 /* ---- Rates, buckets, backoff -------------------------------------------- */
 
+/*
+ * A bare number of messages per second, "2" or "0.5", as the config has
+ * always allowed. Kept exact in integers: up to three decimals, so 2.5 is
+ * 2500 per 1000 s rather than a rounded interval. Returns ES_EPARSE for
+ * anything else (including a rate that rounds to zero).
+ */
+static int parse_per_second(const char *s, es_rate *r)
+{
+    uint64_t whole = 0, milli = 0;
+    const char *p = s;
+    if (!isdigit((unsigned char)*p)) {
+        return ES_EPARSE;
+    }
+    for (; isdigit((unsigned char)*p); p++) {
+        whole = whole * 10 + (uint64_t)(*p - '0');
+        if (whole > 1000000) {
+            return ES_EPARSE;
+        }
+    }
+    unsigned places = 0;
+    bool nonzero = whole > 0;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p)) {
+            return ES_EPARSE;
+        }
+        for (; isdigit((unsigned char)*p); p++) {
+            /* Digits past the third are below a message per 1000 s: they
+             * are allowed, but cannot change the rate. */
+            nonzero |= *p != '0';
+            if (places < 3) {
+                milli = milli * 10 + (uint64_t)(*p - '0');
+                places++;
+            }
+        }
+    }
+    if (*p != '\0') {
+        return ES_EPARSE;
+    }
+    for (; places < 3; places++) {
+        milli *= 10;
+    }
+    if (whole == 0 && milli == 0) {
+        if (nonzero) {
+            return ES_EPARSE; /* "0.0001": too slow to count, surely not "no limit" */
+        }
+        r->per = 0; /* "0", "0.0": no limit, like "off" */
+        r->period_ms = 0;
+    } else if (milli == 0) {
+        r->per = (uint32_t)whole;
+        r->period_ms = 1000;
+    } else {
+        uint64_t per = whole * 1000 + milli;
+        if (per > 1000000) {
+            return ES_EPARSE;
+        }
+        r->per = (uint32_t)per;
+        r->period_ms = 1000000;
+    }
+    return 0;
+}
+
 int es_rate_parse(const char *s, es_rate *r)
 {
-    if (strcmp(s, "off") == 0 || strcmp(s, "none") == 0 || strcmp(s, "0") == 0) {
+    if (strcmp(s, "off") == 0 || strcmp(s, "none") == 0) {
         r->per = 0;
         r->period_ms = 0;
         return 0;
+    }
+    if (strchr(s, '/') == NULL) {
+        return parse_per_second(s, r);
     }
     char *end;
     errno = 0;

@@ -111,7 +111,7 @@ typedef enum {
     ES_SINK_OPT_INT,
     ES_SINK_OPT_BOOL,
     ES_SINK_OPT_DURATION, /* "10s", "250ms" */
-    ES_SINK_OPT_RATE,     /* "1/s", "120/min", "5/250ms", "off" */
+    ES_SINK_OPT_RATE,     /* "2", "1/s", "120/min", "5/250ms", "off": es_rate_parse */
     ES_SINK_OPT_LIST,     /* given as the same key repeated, in order */
 } es_sink_opt_type;
 
@@ -297,7 +297,12 @@ typedef struct es_rate {
     int64_t period_ms;
 } es_rate;
 
-/* Parse "1/s", "120/min", "30/m", "10/1h", "5/250ms", "off". */
+/*
+ * Parse a rate, the one syntax the config file and es_sink_new share:
+ * messages per second as a bare number ("2", "0.5"; at most three decimals
+ * count), or N per period ("1/s", "120/min", "30/m", "10/1h", "5/250ms"),
+ * or "off" / "none" / "0" for no limit.
+ */
 int es_rate_parse(const char *s, es_rate *r);
 
 /*

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXEC_MAX_ARGS    64
+#define EXEC_MAX_ARGS    256 /* the config schema's bound for `command` */
 #define EXEC_OUTPUT_KEEP 160 /* bytes of the program's output kept for the error */
 
 typedef struct exec_sink {

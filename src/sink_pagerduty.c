@@ -12,9 +12,11 @@
  * updates one incident, and `acknowledge` / `resolve` (sent with only the
  * routing key, action and dedup_key) reach the same incident.
  *
- * Our severities map to PagerDuty's critical / warning / info; `error` is
- * for critical alerts when `critical_as: error` is set, for teams whose
- * PagerDuty urgency rules reserve "critical" for outages.
+ * Our severities map to PagerDuty's through the `severity:` section
+ * (severity.info, severity.warning, severity.critical), each one of
+ * critical / error / warning / info; by default each maps to its namesake.
+ * Teams whose urgency rules reserve "critical" for outages write
+ * `severity: {critical: error}`.
  *
  * Answers: 202 accepted; 400 is a malformed event and will never succeed
  * (dead-letter it); 429 means the integration's ~120 events/min are spent
@@ -37,8 +39,19 @@ typedef struct pd_sink {
     char *url;
     char *routing_key;
     char *source;
-    bool critical_as_error;
+    /* PagerDuty's name for each es_severity; point into pd_severities. */
+    const char *severity[ES_SEV_CRITICAL + 1];
 } pd_sink;
+
+/* What the Events API v2 accepts as payload.severity. */
+static const char *const pd_severities[] = {"critical", "error", "warning", "info", NULL};
+
+/* The option key for each of our severities, by es_severity. */
+static const char *const pd_severity_keys[] = {
+    [ES_SEV_INFO] = "severity.info",
+    [ES_SEV_WARNING] = "severity.warning",
+    [ES_SEV_CRITICAL] = "severity.critical",
+};
 
 static void pd_destroy(void *state)
 {
@@ -55,7 +68,6 @@ static int pd_init(const es_sink_opts *o, void **state, es_error *err)
 {
     const char *url = es_sink_opt_get(o, "url");
     const char *key = es_sink_opt_get(o, "routing_key");
-    const char *crit = es_sink_opt_get(o, "critical_as");
     if (!es__is_http_url((es_str){url, strlen(url)})) {
         return es_error_set(err, ES_ECONFIG, 0, 0, "sink '%s': 'url' must be an http(s) URL",
                             o->sink_name);
@@ -67,10 +79,20 @@ static int pd_init(const es_sink_opts *o, void **state, es_error *err)
                             "sink '%s': 'routing_key' must be a 32-character integration key",
                             o->sink_name);
     }
-    if (strcmp(crit, "critical") != 0 && strcmp(crit, "error") != 0) {
-        return es_error_set(err, ES_ECONFIG, 0, 0,
-                            "sink '%s': 'critical_as' must be critical or error, not '%s'",
-                            o->sink_name, crit);
+    const char *sev[ES_SEV_CRITICAL + 1] = {NULL};
+    for (int i = 0; i <= ES_SEV_CRITICAL; i++) {
+        const char *v = es_sink_opt_get(o, pd_severity_keys[i]);
+        for (size_t j = 0; v != NULL && pd_severities[j] != NULL; j++) {
+            if (strcmp(v, pd_severities[j]) == 0) {
+                sev[i] = pd_severities[j];
+            }
+        }
+        if (sev[i] == NULL) {
+            return es_error_set(err, ES_ECONFIG, 0, 0,
+                                "sink '%s': '%s' must be critical, error, warning or info, "
+                                "not '%s'",
+                                o->sink_name, pd_severity_keys[i], v != NULL ? v : "");
+        }
     }
     pd_sink *p = calloc(1, sizeof *p);
     if (p == NULL || (p->url = strdup(url)) == NULL || (p->routing_key = strdup(key)) == NULL ||
@@ -78,7 +100,7 @@ static int pd_init(const es_sink_opts *o, void **state, es_error *err)
         pd_destroy(p);
         return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
     }
-    p->critical_as_error = strcmp(crit, "error") == 0;
+    memcpy(p->severity, sev, sizeof p->severity);
     *state = p;
     return 0;
 }
@@ -123,14 +145,7 @@ int es__pagerduty_dedup_key(const es_notification *n, char out[256])
 
 static const char *pd_severity(const pd_sink *p, es_severity s)
 {
-    switch (s) {
-    case ES_SEV_CRITICAL:
-        return p->critical_as_error ? "error" : "critical";
-    case ES_SEV_WARNING:
-        return "warning";
-    default:
-        return "info";
-    }
+    return (unsigned)s <= ES_SEV_CRITICAL ? p->severity[s] : p->severity[ES_SEV_INFO];
 }
 
 static int pd_build(void *state, const es_notification *n, es_sink_request *req)
@@ -240,8 +255,13 @@ static const es_sink_option pd_options[] = {
     {"url", ES_SINK_OPT_STRING, "https://events.pagerduty.com/v2/enqueue", 0,
      "Events API endpoint"},
     {"source", ES_SINK_OPT_STRING, "earshot", 0, "payload.source: where the event comes from"},
-    {"critical_as", ES_SINK_OPT_STRING, "critical", 0,
-     "PagerDuty severity for critical alerts: critical or error"},
+    /* The config's `severity:` section, flattened as the config names it. */
+    {"severity.info", ES_SINK_OPT_STRING, "info", 0, "PagerDuty severity for info alerts"},
+    {"severity.warning", ES_SINK_OPT_STRING, "warning", 0,
+     "PagerDuty severity for warning alerts"},
+    {"severity.critical", ES_SINK_OPT_STRING, "critical", 0,
+     "PagerDuty severity for critical alerts (error, for teams that keep critical for "
+     "outages)"},
     {NULL, 0, NULL, 0, NULL},
 };
 

@@ -32,7 +32,7 @@
 #define SMTP_MENTIONS_SHOWN 10
 #define SMTP_QUOTE_MAX      2000
 #define SMTP_DETAILS_SHOWN  12
-#define SMTP_RCPT_MAX       32
+#define SMTP_RCPT_MAX       100 /* the config schema's bound for `to` */
 
 typedef struct smtp_sink {
     char *url;
@@ -459,7 +459,14 @@ static int smtp_build(void *state, const es_notification *n, es_sink_request *re
 
     es_tb tb;
     es__tb_init(&tb, &subject, SMTP_SUBJECT_MAX, ES_TEXT_ONELINE);
-    es__tb_text(&tb, s->prefix, strlen(s->prefix), ES_ESC_NONE, SIZE_MAX);
+    size_t plen = strlen(s->prefix);
+    es__tb_text(&tb, s->prefix, plen, ES_ESC_NONE, SIZE_MAX);
+    /* A YAML value loses its trailing space unless quoted, so the space
+     * between prefix and headline is ours to add: "[acme]" reads as
+     * "[acme] acme: 3 complaints", and "[acme] " is not doubled. */
+    if (plen > 0 && s->prefix[plen - 1] != ' ') {
+        es__tb_lit(&tb, " ");
+    }
     es__tb_text(&tb, head.data, head.len, ES_ESC_NONE, SIZE_MAX);
     rc = rc ? rc : tb.rc;
 
@@ -531,7 +538,8 @@ static const es_sink_option smtp_options[] = {
      "require STARTTLS on smtp:// (turn off only for a local relay)"},
     {"username", ES_SINK_OPT_STRING, NULL, 0, "SMTP AUTH user"},
     {"password", ES_SINK_OPT_STRING, NULL, ES_SINK_OPT_SECRET, "SMTP AUTH password"},
-    {"subject_prefix", ES_SINK_OPT_STRING, "[earshot] ", 0, "put before every subject"},
+    {"subject_prefix", ES_SINK_OPT_STRING, "[earshot]", 0,
+     "put before every subject, followed by a space"},
     {NULL, 0, NULL, 0, NULL},
 };
 

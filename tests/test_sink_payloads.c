@@ -623,8 +623,8 @@ static void test_pagerduty(void **state)
     free_fixture(&f);
     es_sink_free(s);
 
-    /* The critical_as option maps critical to PagerDuty's "error". */
-    es_sink_kv kv[] = {{"critical_as", "error"}};
+    /* The severity.critical option maps critical to PagerDuty's "error". */
+    es_sink_kv kv[] = {{"severity.critical", "error"}};
     s = mk("pagerduty", kv, 1, sec, 1);
     make_fixture(&f, 1, 0);
     f.alerts[0].severity = ES_SEV_CRITICAL;

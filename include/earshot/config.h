@@ -74,7 +74,9 @@ typedef enum es_opt_type {
     ES_OPT_SECTION,  /* a nested mapping with its own rows (`sub`) */
     ES_OPT_DETECT,   /* detector settings: keys belong to the detector's own table */
     ES_OPT_ITEMS,    /* the topics/feeds/sinks lists; handled by the loader itself */
-    ES_OPT_RAW       /* kept as a YAML subtree for another module to read */
+    ES_OPT_RAW,      /* kept as a YAML subtree for another module to read */
+    ES_OPT_RATE      /* messages per second ("2", "0.5") or per period ("120/min",
+                        "5/2s"), or "off"; `str` as written, `f` per second (0: no limit) */
 } es_opt_type;
 
 enum {
@@ -100,7 +102,7 @@ typedef struct es_option {
 } es_option;
 
 /* "string", "path", "int", "float", "bool", "duration", "size", "enum",
- * "list", "secret", "section", "detect", "list of items", "raw". */
+ * "list", "secret", "section", "detect", "list of items", "raw", "rate". */
 const char *es_opt_type_name(es_opt_type t);
 
 /*
