@@ -5,7 +5,7 @@ A local SSE server on 127.0.0.1 pushes RATE mentions/s for DURATION s into
 `earshot run` (two topics, a `file` sink). Every mention is a complaint
 addressed to the owned @acme, so each one produces exactly one complaint
 alert. The mention id embeds the time it was sent (microseconds since the
-epoch, plus a 3-digit sequence so ids stay unique and sortable); a reader
+epoch, plus a 5-digit sequence so ids stay unique and sortable); a reader
 process tails the alert file as it grows and takes, for every alert, the
 time from the send to the moment the alert line could be read.
 
@@ -55,9 +55,9 @@ def server(port_q, stats_q, rate, duration, every):
     t0 = time.time()
     sent = 0
     created = int(t0)
-    tmpl = ('event: update\nid: %d\ndata: {"id":"%d%03d","created_at":%d,'
+    tmpl = ('event: update\nid: %d\ndata: {"id":"%d%05d","created_at":%d,'
             '"author":"u%d","text":"' + TEXT + '"}\n\n')
-    calm = ('event: update\nid: %d\ndata: {"id":"%d%03d","created_at":%d,'
+    calm = ('event: update\nid: %d\ndata: {"id":"%d%05d","created_at":%d,'
             '"author":"u%d","text":"' + CALM + '"}\n\n')
     end = t0 + duration
     while True:
@@ -76,7 +76,7 @@ def server(port_q, stats_q, rate, duration, every):
         for i in range(due):
             k = sent + i
             t = tmpl if k % every == 0 else calm
-            parts.append(t % (k, us, k % 1000, sec, k % 997, k))
+            parts.append(t % (k, us, k % 100000, sec, k % 997, k))
         c.sendall("".join(parts).encode())
         sent += due
     stats_q.put((sent, time.time() - t0))
@@ -122,7 +122,7 @@ def reader(path, stop, out_q, warm_until):
                 if mid in ids:
                     dup += 1
                 ids.add(mid)
-                sent_us = int(mid[:-3])
+                sent_us = int(mid[:-5])
                 ms = (now_us - sent_us) / 1000.0
                 lat_all.append(ms)
                 if sent_us / 1e6 >= warm_until:

@@ -39,6 +39,7 @@ void es_sse_reset(es_sse *p)
     p->line_too_big = false;
     p->after_cr = false;
     p->started = false;
+    p->bom_pos = 0;
 }
 
 /* The current event is over its cap: forget its data, remember to say so. */
@@ -138,6 +139,29 @@ static int process_line(es_sse *p, const char *s, size_t n, es_sse_event_fn fn, 
     return 0;
 }
 
+/* What kind of line starts with these bytes (for a line over the cap,
+ * which is skipped rather than kept). */
+static int line_kind(const char *p, size_t n)
+{
+    if (n > 0 && p[0] == ':') {
+        return 1; /* a comment: long ones are fine */
+    }
+    if (n >= 5 && memcmp(p, "data:", 5) == 0) {
+        return 2; /* data over the cap: the event is dropped */
+    }
+    return 3; /* any other field that long is ignored */
+}
+
+/* A line over the cap, complete or not: count it and act on its kind. */
+static void line_over(es_sse *p, int kind)
+{
+    if (kind == 2) {
+        drop_event(p);
+    } else if (kind == 1) {
+        p->comments++;
+    }
+}
+
 /* Keep part of a line that continues in the next chunk. */
 static void line_add(es_sse *p, const char *s, size_t k)
 {
@@ -145,11 +169,15 @@ static void line_add(es_sse *p, const char *s, size_t k)
         return;
     }
     if (es_buf_add(&p->line, s, k) != 0) {
-        char first = p->line.len > 0 ? p->line.data[0] : s[0];
-        p->line_too_big = true;
-        if (first != ':') {
-            drop_event(p); /* a comment may be long; anything else may not */
+        char head[5];
+        size_t h = p->line.len < sizeof head ? p->line.len : sizeof head;
+        if (h > 0) {
+            memcpy(head, p->line.data, h);
         }
+        size_t more = k < sizeof head - h ? k : sizeof head - h;
+        memcpy(head + h, s, more);
+        p->line_too_big = true;
+        line_over(p, line_kind(head, h + more));
         es_buf_reset(&p->line);
     }
 }
@@ -157,14 +185,21 @@ static void line_add(es_sse *p, const char *s, size_t k)
 int es_sse_feed(es_sse *p, const char *buf, size_t n, es_sse_event_fn fn, void *ud)
 {
     size_t i = 0;
-    if (!p->started && n > 0) {
+    if (!p->started) {
+        /* A byte order mark at the very start is skipped, even split
+         * across chunks; bytes that only began like one are content. */
         static const char bom[] = "\xEF\xBB\xBF";
-        /* Only a whole BOM at the very start is skipped; a stream whose
-         * first bytes merely look like part of one is taken as is. */
-        if (n >= 3 && memcmp(buf, bom, 3) == 0) {
-            i = 3;
+        while (i < n && p->bom_pos < 3 && buf[i] == bom[p->bom_pos]) {
+            p->bom_pos++;
+            i++;
+        }
+        if (p->bom_pos < 3 && i == n) {
+            return 0; /* all of it may still be a BOM */
         }
         p->started = true;
+        if (p->bom_pos < 3 && p->bom_pos > 0) {
+            line_add(p, bom, p->bom_pos);
+        }
     }
     while (i < n) {
         if (p->after_cr) {
@@ -199,6 +234,11 @@ int es_sse_feed(es_sse *p, const char *buf, size_t n, es_sse_event_fn fn, void *
             }
             ls = p->line.data;
             ll = p->line.len;
+        }
+        if (ll > p->line.max) {
+            /* The same rule as for a line that arrives in pieces. */
+            line_over(p, line_kind(ls, ll));
+            continue;
         }
         int rc = process_line(p, ls, ll, fn, ud);
         es_buf_reset(&p->line);

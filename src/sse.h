@@ -16,7 +16,8 @@
  *   - `event:` names the event, `data:` lines are joined with "\n",
  *     `id:` sets the last event id when its event completes (kept across
  *     events and reconnects, as the client must send it back in
- *     Last-Event-ID; an id inside a cut-off event never counts), `retry:` with only
+ *     Last-Event-ID; an id inside a cut-off event never counts), `retry:`
+ *     with only
  *     digits sets the reconnection time; one space after the colon is
  *     dropped; other fields are ignored;
  *   - a line starting with ':' is a comment (Mastodon's ":thump"
@@ -72,6 +73,7 @@ typedef struct es_sse {
     bool line_too_big; /* the current line is being skipped */
     bool after_cr;     /* the last byte was CR: a following LF ends nothing */
     bool started;      /* past the optional BOM */
+    unsigned char bom_pos; /* bytes of a BOM seen so far at the start */
     int64_t retry_ms;  /* from `retry:`; -1 when never sent */
     /* Counters since init. */
     uint64_t events;   /* dispatched, too_big included */
