@@ -193,7 +193,9 @@ es_metric_family *es_metrics_register(es_metrics *m, const char *name, const cha
         family_free(f);
         return NULL;
     }
-    memcpy(f->bounds, buckets, n_buckets * sizeof *buckets);
+    if (n_buckets > 0) {
+        memcpy(f->bounds, buckets, n_buckets * sizeof *buckets);
+    }
     f->n_buckets = n_buckets;
     m->fams[m->n++] = f;
     return f;
