@@ -97,6 +97,7 @@
 #define WEIGHT_ABS_MAX 10.0
 /* Trie paths explored at once while matching; wildcards can fork a path. */
 #define FRONTIER_MAX 16
+#define PFX_FILTER_BITS 16384 /* 2 KiB: stays in L1 */
 
 /* ---- Compiled cue set ---------------------------------------------------- */
 
@@ -124,6 +125,7 @@ struct term {
 
 struct node {
     int32_t term[CAT_N]; /* index in terms, or -1 */
+    uint8_t term_mask;   /* bit cat set: term[cat] >= 0 */
     /* Bit L set: some child edge is a "word*" wildcard with an L-byte
      * prefix, so matching probes only the prefix lengths that exist. */
     uint64_t pre_mask;
@@ -142,11 +144,20 @@ struct es_cues {
     size_t nnodes, capnodes;
     struct edge *edges;
     size_t nedges, capedges;
-    uint32_t *table; /* edge index + 1; 0 = empty */
+    /* Slot: (high 32 bits of the key's hash) << 32 | (edge index + 1); 0 =
+     * empty. A probe compares the stored hash bits first, so a miss (most
+     * probes: every word is tried as every wildcard prefix length) never
+     * reads the edge or its word. */
+    uint64_t *table;
     size_t tmask;
     struct term *terms;
     size_t nterms, capterms;
     es_buf pool;
+    /* One bit per (parent, prefix length, first two bytes) of every
+     * "word*" edge. Every word is tried as each wildcard prefix length its
+     * node has, and nearly all of those probes miss: the filter answers
+     * most of them without hashing. */
+    uint64_t pfx_filter[PFX_FILTER_BITS / 64];
     uint32_t handle[HANDLE_CUES_MAX]; /* pool offsets, NUL-terminated */
     uint16_t handle_len[HANDLE_CUES_MAX];
     size_t nhandles;
@@ -180,31 +191,73 @@ static uint64_t hash_key(uint32_t parent, int kind, const char *w, size_t n)
     return hash_finish(h, parent, kind);
 }
 
-/* wh: the FNV-1a state after the n bytes of w. */
-static const struct edge *edge_find_h(const es_cues *c, uint32_t parent, int kind, const char *w,
-                                      size_t n, uint64_t wh)
+#define SLOT_TAG(h) ((h) & 0xFFFFFFFF00000000ull)
+
+/* Cue words are short: a byte loop beats a call to memcmp here. */
+static inline int word_eq(const char *a, const char *b, size_t n)
 {
-    if (c->table == NULL) {
-        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) {
+            return 0;
+        }
     }
-    size_t i = (size_t)hash_finish(wh, parent, kind) & c->tmask;
+    return 1;
+}
+
+/* The bit of pfx_filter for an l-byte prefix of w (l >= 1) under parent. */
+static uint32_t pfx_bit(uint32_t parent, const char *w, size_t l)
+{
+    uint32_t b0 = (unsigned char)w[0], b1 = l > 1 ? (unsigned char)w[1] : 0;
+    uint32_t x = parent * 0x9E3779B1u ^ (uint32_t)l << 16 ^ b0 << 8 ^ b1;
+    x *= 0x85EBCA6Bu;
+    return x >> (32 - 14); /* 2^14 = PFX_FILTER_BITS */
+}
+
+static int pfx_maybe(const es_cues *c, uint32_t parent, const char *w, size_t l)
+{
+    uint32_t b = pfx_bit(parent, w, l);
+    return (int)(c->pfx_filter[b >> 6] >> (b & 63) & 1);
+}
+
+/* wh: the FNV-1a state after the n bytes of w. */
+static inline const struct edge *edge_find_h(const es_cues *c, uint32_t parent, int kind,
+                                             const char *w, size_t n, uint64_t wh)
+{
+    uint64_t h = hash_finish(wh, parent, kind);
+    uint64_t tag = SLOT_TAG(h);
+    size_t i = (size_t)h & c->tmask;
     for (;;) {
-        uint32_t e = c->table[i];
-        if (e == 0) {
+        uint64_t s = c->table[i];
+        if (s == 0) {
             return NULL;
         }
-        const struct edge *ed = &c->edges[e - 1];
-        if (ed->parent == parent && ed->kind == kind && ed->wlen == n &&
-            memcmp(c->pool.data + ed->word, w, n) == 0) {
-            return ed;
+        if (SLOT_TAG(s) == tag) {
+            const struct edge *ed = &c->edges[(uint32_t)s - 1];
+            if (ed->parent == parent && ed->kind == kind && ed->wlen == n &&
+                word_eq(c->pool.data + ed->word, w, n)) {
+                return ed;
+            }
         }
         i = (i + 1) & c->tmask;
     }
 }
 
+/* Put edge e, whose key hashes to h, into table t of size mask + 1. */
+static void slot_put(uint64_t *t, size_t mask, uint64_t h, size_t e)
+{
+    size_t i = (size_t)h & mask;
+    while (t[i] != 0) {
+        i = (i + 1) & mask;
+    }
+    t[i] = SLOT_TAG(h) | ((uint64_t)e + 1);
+}
+
 static const struct edge *edge_find(const es_cues *c, uint32_t parent, int kind, const char *w,
                                     size_t n)
 {
+    if (c->table == NULL) {
+        return NULL; /* loading, before the first edge */
+    }
     uint64_t h = FNV_INIT;
     for (size_t i = 0; i < n; i++) {
         h = FNV_STEP(h, w[i]);
@@ -215,18 +268,14 @@ static const struct edge *edge_find(const es_cues *c, uint32_t parent, int kind,
 static int table_grow(es_cues *c)
 {
     size_t size = c->table ? (c->tmask + 1) * 2 : 256;
-    uint32_t *t = calloc(size, sizeof *t);
+    uint64_t *t = calloc(size, sizeof *t);
     if (t == NULL) {
         return ES_ENOMEM;
     }
     for (size_t e = 0; e < c->nedges; e++) {
         const struct edge *ed = &c->edges[e];
-        size_t i = (size_t)hash_key(ed->parent, ed->kind, c->pool.data + ed->word, ed->wlen) &
-                   (size - 1);
-        while (t[i] != 0) {
-            i = (i + 1) & (size - 1);
-        }
-        t[i] = (uint32_t)e + 1;
+        slot_put(t, size - 1,
+                 hash_key(ed->parent, ed->kind, c->pool.data + ed->word, ed->wlen), e);
     }
     free(c->table);
     c->table = t;
@@ -263,6 +312,7 @@ static int node_new(es_cues *c, uint32_t *out)
     for (int k = 0; k < CAT_N; k++) {
         nd->term[k] = -1;
     }
+    nd->term_mask = 0;
     nd->pre_mask = 0;
     nd->has_num = 0;
     *out = (uint32_t)c->nnodes++;
@@ -308,15 +358,13 @@ static int edge_get(es_cues *c, uint32_t parent, int kind, const char *w, size_t
     ne->word = word;
     ne->wlen = (uint16_t)n;
     ne->kind = (uint8_t)kind;
-    size_t i = (size_t)hash_key(parent, kind, w, n) & c->tmask;
-    while (c->table[i] != 0) {
-        i = (i + 1) & c->tmask;
-    }
-    c->table[i] = (uint32_t)c->nedges + 1;
+    slot_put(c->table, c->tmask, hash_key(parent, kind, w, n), c->nedges);
     c->nedges++;
     struct node *pn = &c->nodes[parent];
     if (kind == EDGE_PREFIX) {
         pn->pre_mask |= (uint64_t)1 << n; /* 1 <= n <= CUE_WORD_MAX = 63 */
+        uint32_t b = pfx_bit(parent, w, n);
+        c->pfx_filter[b >> 6] |= (uint64_t)1 << (b & 63);
     } else if (kind == EDGE_NUM) {
         pn->has_num = 1;
     }
@@ -574,6 +622,7 @@ static int add_phrase(struct parse *ps, const struct field *words, size_t nwords
     t->phrase = off;
     t->line = (uint32_t)ps->line;
     nd->term[cat] = (int32_t)c->nterms++;
+    nd->term_mask |= (uint8_t)(1u << cat);
     return 0;
 }
 
@@ -847,22 +896,27 @@ static void make_key(const es_tokens *toks, size_t i, struct key *k)
         s++;
         n--;
     }
-    k->n = 0;
+    /* Locals, not k->n and k->h[]: stores to k->w (char) could alias
+     * them, which would make the compiler reload them on every byte. */
+    size_t kn = 0;
+    uint64_t h = FNV_INIT;
     k->truncated = 0;
     k->numeric = t->kind == ES_TOK_NUMBER;
-    k->h[0] = FNV_INIT;
+    k->h[0] = h;
     for (size_t j = 0; j < n; j++) {
         if (s[j] == '\'') {
             continue;
         }
-        if (k->n >= CUE_WORD_MAX) {
+        if (kn >= CUE_WORD_MAX) {
             k->truncated = 1;
             break;
         }
-        k->h[k->n + 1] = FNV_STEP(k->h[k->n], s[j]);
-        k->w[k->n++] = s[j];
+        h = FNV_STEP(h, s[j]);
+        k->h[kn + 1] = h;
+        k->w[kn++] = s[j];
     }
-    k->w[k->n] = '\0';
+    k->n = kn;
+    k->w[kn] = '\0';
     if (!k->numeric && k->n > 0) {
         k->numeric = 1;
         for (size_t j = 0; j < k->n; j++) {
@@ -887,24 +941,45 @@ static int top_bit(uint64_t m)
 #endif
 }
 
-/* The first-person cue of the word k, or NULL. */
-static const char *self_cue(const es_cues *c, const struct key *k)
+static int low_bit(unsigned m) /* m != 0 */
 {
-    if (k->truncated) {
-        return NULL;
+#if defined(__GNUC__)
+    return __builtin_ctz(m);
+#else
+    int l = 0;
+    while (!(m >> l & 1)) {
+        l++;
     }
-    const struct edge *e = edge_find_h(c, 0, EDGE_EXACT, k->w, k->n, k->h[k->n]);
+    return l;
+#endif
+}
+
+/* The edge from the root for the whole word k, or NULL. */
+static const struct edge *root_exact(const es_cues *c, const struct key *k)
+{
+    return k->truncated ? NULL : edge_find_h(c, 0, EDGE_EXACT, k->w, k->n, k->h[k->n]);
+}
+
+/* The first-person cue of the word k, or NULL; e = root_exact(c, k). */
+static const char *self_cue(const es_cues *c, const struct edge *e)
+{
     int32_t term = e ? c->nodes[e->child].term[CAT_SELF] : -1;
     return term >= 0 ? c->pool.data + c->terms[term].phrase : NULL;
 }
 
-/* Children of node `nd` reached by the token `k`, appended to next[]. */
-static size_t step(const es_cues *c, uint32_t nd, const struct key *k, uint32_t *next,
-                   size_t nn)
+/* Children of node `nd` reached by the token `k`, appended to next[].
+ * exact: the exact-word edge from nd if the caller already looked it up
+ * (from the root, shared with the first-person check), else NULL. */
+static inline size_t step(const es_cues *c, uint32_t nd, const struct key *k,
+                   const struct edge *const *exact, uint32_t *next, size_t nn)
 {
     const struct edge *e;
-    if (!k->truncated && nn < FRONTIER_MAX &&
-        (e = edge_find_h(c, nd, EDGE_EXACT, k->w, k->n, k->h[k->n])) != NULL) {
+    if (exact != NULL) {
+        e = *exact;
+    } else {
+        e = k->truncated ? NULL : edge_find_h(c, nd, EDGE_EXACT, k->w, k->n, k->h[k->n]);
+    }
+    if (e != NULL && nn < FRONTIER_MAX) {
         next[nn++] = e->child;
     }
     const struct node *node = &c->nodes[nd];
@@ -917,7 +992,8 @@ static size_t step(const es_cues *c, uint32_t nd, const struct key *k, uint32_t 
     while (mask != 0 && nn < FRONTIER_MAX) {
         int l = top_bit(mask);
         mask &= ~((uint64_t)1 << l);
-        if ((e = edge_find_h(c, nd, EDGE_PREFIX, k->w, (size_t)l, k->h[l])) != NULL) {
+        if (pfx_maybe(c, nd, k->w, (size_t)l) &&
+            (e = edge_find_h(c, nd, EDGE_PREFIX, k->w, (size_t)l, k->h[l])) != NULL) {
             next[nn++] = e->child;
         }
     }
@@ -934,6 +1010,18 @@ struct clause {
     int at_start;   /* the next word opens a clause */
     int words;      /* words seen in the current clause */
 };
+
+/* Whether the gap between two tokens holds a line break. Gaps are mostly
+ * one space, too short for a call to memchr to pay. */
+static int has_newline(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\n') {
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static int is_clause_punct(const char *s)
 {
@@ -954,7 +1042,7 @@ static int clause_upto(struct clause *cl, const es_tokens *toks, const char *tex
         if (p > 0) {
             const es_token *pt = &toks->v[p - 1];
             size_t a = (size_t)pt->off + pt->len, b = t->off;
-            if (b <= len && a < b && memchr(text + a, '\n', b - a) != NULL) {
+            if (b <= len && a < b && has_newline(text + a, b - a)) {
                 cl->at_start = 1;
                 cl->words = 0;
             }
@@ -1049,6 +1137,13 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
         }
     }
 
+    /* Keys of the last CUE_WORDS_MAX tokens: a phrase walk from token i
+     * reads tokens i..i+7, and the walk from i+1 mostly the same ones. */
+    struct key keys[CUE_WORDS_MAX];
+    size_t key_of[CUE_WORDS_MAX];
+    for (int r = 0; r < CUE_WORDS_MAX; r++) {
+        key_of[r] = SIZE_MAX;
+    }
     size_t i = 0, self_done = 0;
     while (i < n) {
         const es_token *t = &toks->v[i];
@@ -1059,12 +1154,12 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
         int at_start = clause_upto(&cl, toks, text, len, i);
         /* Walk the trie from token i; for each category keep the longest
          * phrase that ends here. Hashtags match as single words only. */
+        /* Most words end no phrase: track the categories seen in a bit
+         * mask, so such a word costs no per-category loop. best_*[cat] is
+         * valid where bit cat of found is set. */
+        unsigned found = 0;
         int best_len[CAT_N];
         int32_t best_term[CAT_N];
-        for (int k = 0; k < CAT_N; k++) {
-            best_len[k] = 0;
-            best_term[k] = -1;
-        }
         uint32_t front[FRONTIER_MAX], next[FRONTIER_MAX];
         size_t nf = 1;
         front[0] = 0;
@@ -1074,13 +1169,21 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
             if (!tok_matchable(tj) || (tj->kind == ES_TOK_HASHTAG && j > i)) {
                 break;
             }
-            struct key k;
-            make_key(toks, j, &k);
+            struct key *kp = &keys[j % CUE_WORDS_MAX];
+            if (key_of[j % CUE_WORDS_MAX] != j) {
+                make_key(toks, j, kp);
+                key_of[j % CUE_WORDS_MAX] = j;
+            }
+            /* On the first word the frontier is the root alone, and the
+             * root's exact edge for the word is also what the first-person
+             * check needs: one lookup serves both. */
+            const struct edge *e0 = j == i ? root_exact(c, kp) : NULL;
             /* First-person words are checked on every word, once, even
              * inside a longer phrase ("lost my bag" still shows "my"). */
             if (j >= self_done && tj->kind == ES_TOK_WORD) {
                 self_done = j + 1;
-                const char *self = a.self ? NULL : self_cue(c, &k);
+                const char *self =
+                    a.self ? NULL : self_cue(c, j == i ? e0 : root_exact(c, kp));
                 if (self != NULL) {
                     a.self = 1;
                     add_match(out, ES_IRULE_FIRST_PERSON, self);
@@ -1088,13 +1191,15 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
             }
             size_t nn = 0;
             for (size_t f = 0; f < nf; f++) {
-                nn = step(c, front[f], &k, next, nn);
+                nn = step(c, front[f], kp, j == i ? &e0 : NULL, next, nn);
             }
             int depth = (int)(j - i) + 1;
             for (size_t f = 0; f < nn; f++) {
                 const struct node *nd = &c->nodes[next[f]];
-                for (int cat = 0; cat < CAT_N; cat++) {
-                    if (nd->term[cat] >= 0 && depth > best_len[cat]) {
+                for (unsigned m = nd->term_mask; m != 0; m &= m - 1) {
+                    int cat = low_bit(m);
+                    if (!(found >> cat & 1) || depth > best_len[cat]) {
+                        found |= 1u << cat;
                         best_len[cat] = depth;
                         best_term[cat] = nd->term[cat];
                         if (depth > longest) {
@@ -1109,10 +1214,8 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
                 break;
             }
         }
-        for (int cat = 0; cat < CAT_N; cat++) {
-            if (best_term[cat] < 0) {
-                continue;
-            }
+        for (; found != 0; found &= found - 1) {
+            int cat = low_bit(found); /* lowest first, as the rules list */
             const struct term *tm = &c->terms[best_term[cat]];
             const char *phrase = c->pool.data + tm->phrase;
             double w = tm->weight;
