@@ -198,6 +198,15 @@ static const es_option feed_webhook_rows[] = {
      .flags = ES_OPT_NONEMPTY, .help = "Header holding the hex HMAC-SHA256 of the body."},
     {.name = "max_body", .type = ES_OPT_SIZE, .def = "1MiB", .min = 1024, .max = 64 << 20,
      .help = "Larger bodies are refused with 413."},
+    /* The listener's own limits; the defaults are ES_WH_* in src/feed_webhook.h
+     * (tests/test_sink_config.c checks they agree). */
+    {.name = "max_connections", .type = ES_OPT_INT, .def = "128", .min = 1, .max = 10000,
+     .help = "Connections open at once; more are refused with 503 until one closes."},
+    {.name = "read_timeout", .type = ES_OPT_DURATION, .def = "10s", .min = 100, .max = 5 * MIN,
+     .help = "A request's headers must arrive within this, and each read of its body; slower "
+             "clients get 408."},
+    {.name = "max_header_size", .type = ES_OPT_SIZE, .def = "16KiB", .min = 1024, .max = 1 << 20,
+     .help = "Request line and headers together; larger requests are refused with 431."},
     {0},
 };
 

@@ -4,7 +4,9 @@
  * "required" and the same secrecy, and the other way round; and a config
  * that sets every option of every sink type builds every sink through the
  * engine's own path (es_sink_from_config) with the values arriving where a
- * receiver sees them (the request a sink builds).
+ * receiver sees them (the request a sink builds). Feeds have no tables of
+ * their own; the one feed whose built-in limits became schema rows (the
+ * webhook listener) is checked for the same defaults.
  *
  * Added an option to a sink type or to the schema? Add it to the other
  * side, to the README's reference (`earshot check --reference`), and to
@@ -22,6 +24,7 @@
 #include <cmocka.h>
 
 #include "earshot/config.h"
+#include "feed_webhook.h"
 #include "sink.h"
 #include "sink_config.h"
 #include "timefmt.h"
@@ -798,6 +801,45 @@ static void test_missing_secret(void **state)
     es_config_free(c);
 }
 
+/* ---- The feeds side -------------------------------------------------------- */
+
+/*
+ * Feed types have no option tables of their own: they read their config
+ * item directly, so a key the schema lacks simply cannot be written. The
+ * webhook listener's limits were such keys; their schema defaults must be
+ * the listener's built-in ones, or a config that says nothing would change
+ * behaviour.
+ */
+static void test_webhook_feed_limits(void **state)
+{
+    (void)state;
+    static const char yaml[] = "feeds:\n"
+                               "  - name: push\n"
+                               "    type: webhook\n"
+                               "  - name: tuned\n"
+                               "    type: webhook\n"
+                               "    listen: 127.0.0.1:8081\n"
+                               "    max_connections: 4\n"
+                               "    read_timeout: 2s\n"
+                               "    max_header_size: 4KiB\n";
+    es_config *c = NULL;
+    es_error err = {0};
+    int rc = es_config_load_buffer(yaml, strlen(yaml), "feeds.yaml", NULL, NULL, &c, &err);
+    if (rc != 0) {
+        fprintf(stderr, "%d:%d: %s\n", err.line, err.col, err.msg);
+    }
+    assert_int_equal(rc, 0);
+    const es_config_item *d = es_config_feed(c, 0);
+    assert_int_equal(es_config_item_int(d, "max_connections"), ES_WH_MAX_CONNECTIONS);
+    assert_int_equal(es_config_item_int(d, "read_timeout"), ES_WH_READ_TIMEOUT_MS);
+    assert_int_equal(es_config_item_int(d, "max_header_size"), ES_WH_MAX_HEADER_BYTES);
+    const es_config_item *t = es_config_feed(c, 1);
+    assert_int_equal(es_config_item_int(t, "max_connections"), 4);
+    assert_int_equal(es_config_item_int(t, "read_timeout"), 2000);
+    assert_int_equal(es_config_item_int(t, "max_header_size"), 4096);
+    es_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,6 +855,7 @@ int main(void)
                                         full_teardown),
         cmocka_unit_test_setup_teardown(test_smtp_options_arrive, full_setup, full_teardown),
         cmocka_unit_test(test_missing_secret),
+        cmocka_unit_test(test_webhook_feed_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
