@@ -6,14 +6,18 @@
  *   1. a feed hands bytes to the host (feed.c), which decodes them, checks
  *      each id against the store (memory) and runs new mentions through
  *      the pipeline;
- *   2. every alert is enqueued in the spool (its own committed SQLite
- *      transaction) inside that same call;
+ *   2. every alert is enqueued in the spool inside that same call, in the
+ *      loop turn's spool transaction (es_spool_batch), which is committed
+ *      once per turn just before the loop waits (on_flush);
  *   3. the feed then records its cursor (memory);
- *   4. the commit timer writes the seen ids and cursors in one transaction.
+ *   4. the commit timer commits the spool batch, then writes the seen ids
+ *      and cursors in one transaction.
  *
  * A crash before 4 replays mentions from the older cursor; their alerts
  * carry the same idempotency key and the spool refuses them. Nothing is
- * ever skipped, because a cursor is never on disk before its alerts.
+ * ever skipped, because a cursor is never on disk before its alerts. File
+ * sinks written in the turn the crash cut short are reconciled from the
+ * file's tail at the next start (reconcile_file_tail).
  */
 #include "engine.h"
 #include "admin.h"
@@ -56,6 +60,8 @@ typedef struct esink {
     int min_severity;
     unsigned kinds; /* bit per es_alert_kind; 0: all */
     bool smtp;
+    bool local_fast; /* file/stdout: written at enqueue, no claim round-trip */
+    int64_t waiting; /* pending or in flight in the spool for this sink */
     int in_flight;
     int refs; /* generations holding it + requests in flight */
 } esink;
@@ -95,6 +101,7 @@ typedef struct es_engine {
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t house, pump_timer, commit_timer, drain_timer;
     uv_idle_t pump_idle;
+    uv_prepare_t flush_prep; /* commits the spool batch before the loop waits */
     int handles_open;
     int state;
     bool paused;
@@ -160,6 +167,7 @@ static int make_sink(es_engine *e, const es_config_item *it, esink **out, es_err
     s->item = it;
     s->refs = 1;
     s->smtp = strcmp(type, "smtp") == 0;
+    s->local_fast = strcmp(type, "file") == 0 || strcmp(type, "stdout") == 0;
     const char *sev = es_config_item_str(it, "min_severity");
     s->min_severity = sev == NULL || strcmp(sev, "info") == 0 ? ES_SEV_INFO
                       : strcmp(sev, "warning") == 0          ? ES_SEV_WARNING
@@ -291,14 +299,17 @@ static int64_t count_pending(es_engine *e)
 {
     int64_t total = 0;
     for (size_t i = 0; e->g != NULL && i < e->g->n_sinks; i++) {
-        const char *name = e->g->sinks[i]->sink->name;
+        esink *s = e->g->sinks[i];
+        const char *name = s->sink->name;
         int64_t n = 0;
+        s->waiting = 0;
         if (es_spool_count(e->spool, ES_SPOOL_PENDING, name, &n) == 0) {
-            total += n;
+            s->waiting += n;
         }
         if (es_spool_count(e->spool, ES_SPOOL_INFLIGHT, name, &n) == 0) {
-            total += n;
+            s->waiting += n;
         }
+        total += s->waiting;
     }
     return total;
 }
@@ -313,27 +324,138 @@ static bool wanted(const esink *s, const es_alert *a)
     return s->kinds == 0 || (s->kinds & (1u << a->kind)) != 0;
 }
 
+/*
+ * A file or stdout sink with nothing older waiting writes a just-spooled
+ * notification at once, from the notification in memory, and marks it
+ * done in the same spool batch: no claim, no re-parse of the JSON. Safe
+ * because the row and its done mark commit together with the loop turn's
+ * batch, before the feed cursors: a crash after the write and before that
+ * commit replays the mention; a file sink then finds the line in its tail
+ * at the next start and does not write it again (reconcile_file_tail),
+ * stdout cannot, and may repeat the last turn's lines after kill -9.
+ * Returns true if delivered.
+ */
+static bool deliver_now(es_engine *e, esink *s, const es_notification *n, int64_t now)
+{
+    if (!s->local_fast || s->waiting > 0 || e->state == CLOSING ||
+        s->sink->type->perform == NULL || es_bucket_ready_at(&s->sink->bucket, now) > now) {
+        return false;
+    }
+    int64_t id = es_spool_last_id(e->spool);
+    es_sink_result res;
+    memset(&res, 0, sizeof res);
+    es_sink_request_reset(&e->req);
+    if (es_sink_build(s->sink, n, &e->req) != 0) {
+        return false; /* the pump tries again and dead-letters it */
+    }
+    es_bucket_take(&s->sink->bucket, now);
+    s->sink->type->perform(s->sink->state, &e->req, s->sink->timeout_ms, &res);
+    if (res.verdict != ES_SINK_DELIVERED) {
+        return false; /* still pending: the pump retries with backoff */
+    }
+    if (es_spool_done(e->spool, id, now) != 0) {
+        ES_LOG_ERROR(COMP, "spool: %s", es_spool_errmsg(e->spool));
+    }
+    es_admin_delivery(e->admin, s->sink->name, ES_ADMIN_DELIVERED);
+    e->delivered++;
+    return true;
+}
+
+/* Spool one notification for one sink (spool first), then deliver it at
+ * once if the sink is local and idle. */
+static int enqueue_note(es_engine *e, esink *s, const es_notification *n, int64_t now)
+{
+    es_buf_reset(&e->scratch);
+    int rc = es_notification_to_json(n, &e->scratch);
+    if (rc != 0) {
+        ES_LOG_ERROR(COMP, "cannot encode notification %s: %s", n->key, es_strerror(rc));
+        return 0; /* this notification is lost, not the process */
+    }
+    rc = es_spool_enqueue(e->spool, s->sink->name, n->key, e->scratch.data, e->scratch.len,
+                          now);
+    if (rc < 0) {
+        ES_LOG_ERROR(COMP, "cannot spool %s for sink %s: %s", n->key, s->sink->name,
+                     es_spool_errmsg(e->spool));
+        return rc;
+    }
+    if (rc == 0 && !deliver_now(e, s, n, now)) {
+        e->pending++;
+        s->waiting++;
+    }
+    return 0;
+}
+
+/*
+ * After a crash, the last loop turn's lines may be in a file sink's file
+ * while their spool rows (or done marks) were never committed: the batch
+ * died with the process. The file itself says what was written: every line
+ * starts with the alert's id, which is the spool key of a file sink's
+ * notifications, so the ids in the file's tail are marked done before
+ * anything is delivered. Without this, kill -9 would repeat up to a loop
+ * turn's worth of lines instead of none. Only the tail is read (a turn
+ * writes far less than this), so a huge archive costs nothing at start.
+ */
+#define TAIL_SCAN_BYTES (4u << 20)
+
+static void reconcile_file_tail(es_engine *e, esink *s, int64_t now)
+{
+    const char *path = es_config_item_str(s->item, "path");
+    if (path == NULL || strcmp(es_config_item_type(s->item), "file") != 0) {
+        return;
+    }
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return; /* nothing written yet */
+    }
+    char *buf = NULL;
+    size_t n = 0;
+    if (fseeko(f, 0, SEEK_END) == 0) {
+        off_t size = ftello(f);
+        off_t from = size > (off_t)TAIL_SCAN_BYTES ? size - (off_t)TAIL_SCAN_BYTES : 0;
+        buf = size > 0 ? malloc((size_t)(size - from)) : NULL;
+        if (buf != NULL && fseeko(f, from, SEEK_SET) == 0) {
+            n = fread(buf, 1, (size_t)(size - from), f);
+        }
+        if (from > 0) {
+            /* Start at a whole line. */
+            char *nl = memchr(buf, '\n', n);
+            size_t skip = nl != NULL ? (size_t)(nl - buf) + 1 : n;
+            memmove(buf, buf + skip, n - skip);
+            n -= skip;
+        }
+    }
+    fclose(f);
+    static const char lead[] = "{\"id\":\"";
+    int marked = 0;
+    (void)es_spool_batch(e->spool);
+    for (size_t i = 0; buf != NULL && i < n;) {
+        char *nl = memchr(buf + i, '\n', n - i);
+        size_t end = nl != NULL ? (size_t)(nl - buf) : n;
+        if (nl != NULL && end - i > sizeof lead - 1 && memcmp(buf + i, lead, sizeof lead - 1) == 0) {
+            const char *id = buf + i + sizeof lead - 1;
+            const char *q = memchr(id, '"', end - (size_t)(id - buf));
+            if (q != NULL && q - id > 0 && q - id < 64) {
+                char key[64];
+                memcpy(key, id, (size_t)(q - id));
+                key[q - id] = '\0';
+                marked += es_spool_mark_done(e->spool, s->sink->name, key, now) > 0;
+            }
+        }
+        i = end + 1;
+    }
+    free(buf);
+    if (marked > 0) {
+        ES_LOG_INFO(COMP, "sink %s: %d alerts were already in %s (written just before the last "
+                    "run stopped); not writing them again", s->sink->name, marked, path);
+    }
+}
+
 static int enqueue(es_engine *e, esink *s, const es_alert *a, const char *key, int64_t now)
 {
     es_notification n = {
         .key = key, .alerts = a, .n_alerts = 1, .count = 1, .sent_ms = now,
     };
-    es_buf_reset(&e->scratch);
-    int rc = es_notification_to_json(&n, &e->scratch);
-    if (rc != 0) {
-        ES_LOG_ERROR(COMP, "cannot encode alert %s: %s", key, es_strerror(rc));
-        return 0; /* this alert is lost, not the process */
-    }
-    rc = es_spool_enqueue(e->spool, s->sink->name, key, e->scratch.data, e->scratch.len, now);
-    if (rc < 0) {
-        ES_LOG_ERROR(COMP, "cannot spool alert %s for sink %s: %s", key, s->sink->name,
-                     es_spool_errmsg(e->spool));
-        return rc;
-    }
-    if (rc == 0) {
-        e->pending++;
-    }
-    return 0;
+    return enqueue_note(e, s, &n, now);
 }
 
 int es__engine_dispatch(es_engine *e, const es_alert *a)
@@ -344,6 +466,12 @@ int es__engine_dispatch(es_engine *e, const es_alert *a)
     e->alerts++;
     es_admin_alert(e->admin, a);
     ES_LOG_DEBUG(COMP, "alert %s %s %s", id, es_alert_kind_name(a->kind), a->fingerprint);
+    /* Joins this loop turn's spool transaction (flushed in on_flush, and
+     * always before the feed cursors are committed). */
+    if (es_spool_batch(e->spool) != 0) {
+        ES_LOG_ERROR(COMP, "spool: %s", es_spool_errmsg(e->spool));
+        return ES_ESTATE;
+    }
     /* Routing, grouping and inhibition go here: today every alert goes to
      * every sink whose filters take it, as a notification of one. */
     for (size_t i = 0; i < e->g->n_sinks; i++) {
@@ -402,6 +530,7 @@ static void outcome(es_engine *e, esink *s, int64_t id, const char *key, int att
         es_admin_delivery(e->admin, s->sink->name, ES_ADMIN_DELIVERED);
         e->delivered++;
         e->pending--;
+        s->waiting--;
         ES_LOG_DEBUG(comp, "delivered %s", key);
         rc = es_spool_done(e->spool, id, now);
         break;
@@ -415,6 +544,7 @@ static void outcome(es_engine *e, esink *s, int64_t id, const char *key, int att
         if (rc == 1) {
             e->dead++;
             e->pending--;
+        s->waiting--;
             es_admin_delivery(e->admin, s->sink->name, ES_ADMIN_DEAD);
             ES_LOG_ERROR(comp, "%s failed %d times (%s); dead-lettered", key, attempts,
                          res->error);
@@ -431,6 +561,7 @@ static void outcome(es_engine *e, esink *s, int64_t id, const char *key, int att
     default:
         e->dead++;
         e->pending--;
+        s->waiting--;
         es_admin_delivery(e->admin, s->sink->name, ES_ADMIN_DEAD);
         ES_LOG_ERROR(comp, "%s: %s; will not retry, dead-lettered", key, res->error);
         rc = es_spool_dead(e->spool, id, now, res->error);
@@ -447,6 +578,7 @@ static void on_http_done(void *ud, es_http_req *req, const es_http_result *r)
     delivery *d = ud;
     es_engine *e = d->e;
     esink *s = d->s;
+    (void)es_spool_batch(e->spool); /* on failure each write commits alone */
     size_t nh;
     const es_http_header *hh = es_http_headers(req, &nh);
     es_sink_header hdrs[ES_HTTP_MAX_HEADERS];
@@ -558,11 +690,29 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+static void flush_spool(es_engine *e)
+{
+    if (es_spool_flush(e->spool) != 0) {
+        /* Busy: the batch stays open and the next flush commits it. */
+        ES_LOG_WARN(COMP, "spool commit postponed: %s", es_spool_errmsg(e->spool));
+    }
+}
+
+/* Runs once per loop turn, just before the loop waits for I/O: everything
+ * this turn wrote to the spool (enqueues, claims, outcomes) becomes durable
+ * in one commit, and the write lock is free while the loop sleeps. */
+static void on_flush(uv_prepare_t *h)
+{
+    flush_spool(h->data);
+}
+
 static void pump(es_engine *e)
 {
     int64_t next = INT64_MAX;
     bool more = false;
     gen *g = e->g;
+    /* Claims and done marks of this pass share one commit (on_flush). */
+    (void)es_spool_batch(e->spool);
     for (size_t i = 0; g != NULL && i < g->n_sinks; i++) {
         esink *s = g->sinks[i];
         if (s->smtp) {
@@ -594,7 +744,9 @@ static void pump(es_engine *e)
     }
     if (g != NULL && g->smtp != NULL) {
         /* E-mail goes through libcurl's SMTP synchronously: rare, and
-         * bounded by each sink's timeout. */
+         * bounded by each sink's timeout. Commit first, so the write lock
+         * is not held across a slow SMTP exchange. */
+        flush_spool(e);
         int64_t nx;
         int rc = es_deliver_step(g->smtp, &nx);
         if (rc > 0) {
@@ -880,6 +1032,11 @@ static void on_house(uv_timer_t *t)
 static void on_commit(uv_timer_t *t)
 {
     es_engine *e = t->data;
+    /* Alerts before cursors: a cursor is never on disk before its alerts. */
+    flush_spool(e);
+    if (es_spool_in_batch(e->spool)) {
+        return; /* the spool could not commit; keep the cursors back too */
+    }
     if (es_store_pending(e->store) > 0 && es_store_commit(e->store) != 0) {
         ES_LOG_ERROR(COMP, "state file: %s", es_store_errmsg(e->store));
     }
@@ -1027,6 +1184,7 @@ static void close_all(es_engine *e)
         (uv_handle_t *)&e->sig_hup,    (uv_handle_t *)&e->house,
         (uv_handle_t *)&e->pump_timer, (uv_handle_t *)&e->commit_timer,
         (uv_handle_t *)&e->drain_timer, (uv_handle_t *)&e->pump_idle,
+        (uv_handle_t *)&e->flush_prep,
     };
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         uv_close(hs[i], on_handle_closed);
@@ -1066,6 +1224,7 @@ static void maybe_finish_drain(es_engine *e)
     if (timed_out) {
         ES_LOG_WARN(COMP, "drain timeout reached");
     }
+    flush_spool(e);
     if (es_store_commit(e->store) != 0) {
         ES_LOG_ERROR(COMP, "state file: %s", es_store_errmsg(e->store));
     }
@@ -1303,6 +1462,10 @@ int es_engine_run(const es_engine_opts *opts, es_error *err)
     if ((rc = gen_new(e, cfg, NULL, &e->g, err)) != 0) {
         goto fail_gen;
     }
+    for (size_t i = 0; i < e->g->n_sinks; i++) {
+        reconcile_file_tail(e, e->g->sinks[i], now);
+    }
+    (void)es_spool_flush(e->spool);
     e->pending = count_pending(e);
 
     e->env = (es_feed_env){
@@ -1341,6 +1504,11 @@ int es_engine_run(const es_engine_opts *opts, es_error *err)
     }
     uv_idle_init(&e->loop, &e->pump_idle);
     e->pump_idle.data = e;
+    e->handles_open++;
+    uv_prepare_init(&e->loop, &e->flush_prep);
+    e->flush_prep.data = e;
+    uv_prepare_start(&e->flush_prep, on_flush);
+    uv_unref((uv_handle_t *)&e->flush_prep); /* never keeps the loop alive alone */
     e->handles_open++;
     e->handles_open++; /* the HTTP driver */
     signal(SIGPIPE, SIG_IGN);

@@ -68,10 +68,23 @@ typedef struct es_spool_limits {
 
 /*
  * Open (creating if needed) the spool database at `path` (":memory:" for a
- * throwaway one). Sets WAL mode and synchronous=FULL: see spool.c for why.
+ * throwaway one). Sets WAL mode and synchronous=NORMAL: see spool.c for why.
  */
 int es_spool_open(const char *path, es_spool **out, es_error *err);
 void es_spool_close(es_spool *sp);
+/*
+ * Batching. es_spool_batch opens a write transaction (if none is open) that
+ * every following call joins; es_spool_flush commits it. Until the flush
+ * the batch's rows are visible to this es_spool only and not durable, so
+ * the caller flushes before anything that depends on them being on disk
+ * (the engine: before the feed cursors are committed, and at least once
+ * per loop turn, so the write lock is never held while waiting for I/O).
+ * Without a batch every call commits on its own, as before.
+ */
+int es_spool_batch(es_spool *sp);
+int es_spool_flush(es_spool *sp);
+bool es_spool_in_batch(const es_spool *sp);
+
 /* The last SQLite error message, for logs. */
 const char *es_spool_errmsg(const es_spool *sp);
 
@@ -81,11 +94,15 @@ const char *es_spool_errmsg(const es_spool *sp);
 int es_spool_enqueue(es_spool *sp, const char *sink, const char *key, const char *payload,
                      size_t payload_len, int64_t now_ms);
 
+/* The row id of the last notification es_spool_enqueue added (when it
+ * returned 0), for a caller that delivers it at once and marks it done. */
+int64_t es_spool_last_id(const es_spool *sp);
+
 /*
  * Claim the oldest notification for `sink` (NULL: any sink) due at now_ms,
  * counting an attempt, with a lease of lease_ms. Returns 1 and fills `it`,
  * 0 if nothing is due, or a negative code. The claim is committed before
- * this returns.
+ * this returns, unless a batch is open (then with the batch).
  */
 int es_spool_claim(es_spool *sp, const char *sink, int64_t now_ms, int64_t lease_ms,
                    es_spool_item *it);
@@ -131,6 +148,15 @@ int es_spool_count(es_spool *sp, es_spool_state st, const char *sink, int64_t *n
 typedef int (*es_spool_list_cb)(void *ud, const es_spool_item *it);
 int es_spool_list(es_spool *sp, es_spool_state st, const char *sink, size_t limit,
                   es_spool_list_cb cb, void *ud);
+
+/*
+ * The receiver is known to have (sink, key) already, e.g. a file sink's own
+ * output shows the line: an undelivered row becomes done, and a key the
+ * spool has not seen is recorded as done so a later enqueue of it is a
+ * repeat (1). Returns 1 if a row changed, 0 if it was already done, or a
+ * negative code.
+ */
+int es_spool_mark_done(es_spool *sp, const char *sink, const char *key, int64_t now_ms);
 
 /* Forget done rows last updated before `before_ms` (they only serve to
  * recognise repeats). Returns how many, or a negative code. */

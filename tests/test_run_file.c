@@ -352,7 +352,10 @@ static void test_kill9_restart_processes_each_mention_once(void **state)
     char p[300];
     path_in(p, sizeof p, "mentions.ndjson");
     write_mentions(p, "w", 0, n);
-    write_config("run.yaml", NULL);
+    /* Paced (20,000 s of mentions in ~2 s): the spool batches alerts, so an
+     * unpaced run is over, or killed before its first cursor commit (every
+     * 100 ms), before the kill lands mid-way. */
+    write_config("run.yaml", "    replay_speed: 10000\n");
     pid_t pid = spawn("run.yaml", true);
     size_t got = wait_alerts(300, 60000, counts);
     assert_true(got >= 300);
