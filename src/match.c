@@ -412,6 +412,8 @@ static const char *qterm_name(es_qterm k)
     }
 }
 
+static bool bare_word(const char *s, size_t n);
+
 /*
  * Would the leaf's normalized tokens, written out, tokenize back into the
  * same tokens? If not, remember the term's source text for describe.
@@ -449,6 +451,14 @@ static int check_roundtrip(compiler *c, leaf *l)
         same = p != NULL && (p->cls == cls || (p->cls == CLS_WORD && cls == CLS_HASHTAG)) &&
                p->len == len && memcmp(astr(t, p->off), body, len) == 0;
         k++;
+    }
+    /* A wildcard on a token that is not a plain word (":*" followed by the
+     * wildcard star) cannot be written back unambiguously either. */
+    for (uint32_t i = 0; i < l->n_pat && same; i++) {
+        const pat *p = &t->pats[l->first_pat + i];
+        if (p->prefix && !bare_word(astr(t, p->off), p->len)) {
+            same = false;
+        }
     }
     if (same && k == l->n_pat) {
         return 0;
