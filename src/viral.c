@@ -345,13 +345,15 @@ static bool signature(es_str text, uint32_t sig[SIG_N])
             mult[j] = mix64(0x9e3779b97f4a7c15ULL * (uint64_t)(j + 1)) | 1;
         }
     }
+    /* The minimum is taken without a branch: which of h and sig[j] is
+     * smaller is a coin toss, and the mispredicted branch cost more than
+     * the multiplications. */
     for (int i = 0; i + 1 < n; i++) {
         uint64_t sh = mix64(w[i] * 31 + w[i + 1]);
         for (int j = 0; j < SIG_N; j++) {
             uint32_t h = (uint32_t)((sh * mult[j]) >> 32);
-            if (h < sig[j]) {
-                sig[j] = h;
-            }
+            uint32_t m = sig[j];
+            sig[j] = h < m ? h : m;
         }
     }
     return true;
@@ -402,6 +404,10 @@ static cluster *find_cluster(es_viral *v, const uint32_t sig[SIG_N], uint32_t *c
 {
     cluster *best = NULL;
     double best_sim = 0;
+    /* Copies share most bands, so the same cluster turns up under many of
+     * them: compare each cluster's signature once. */
+    uint32_t seen[BANDS * PROBE];
+    int n_seen = 0;
     for (int b = 0; b < BANDS; b++) {
         uint64_t key = band_key(sig, b);
         size_t i = (size_t)key & v->band_mask;
@@ -417,6 +423,14 @@ static cluster *find_cluster(es_viral *v, const uint32_t sig[SIG_N], uint32_t *c
             if (c->gen != e->gen) {
                 continue;
             }
+            int dup = 0;
+            for (int q = 0; q < n_seen && !dup; q++) {
+                dup = seen[q] == e->cluster;
+            }
+            if (dup) {
+                continue;
+            }
+            seen[n_seen++] = e->cluster;
             double sim = similarity(sig, c->sig);
             if (sim >= v->p.campaign_similarity && sim > best_sim) {
                 best = c;

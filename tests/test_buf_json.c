@@ -1,7 +1,9 @@
 /*
- * es_buf_json_fixed prints numbers without printf on its common path; every
- * number must still read exactly as the printf-based form the contract was
- * written against ("%.*f", trailing zeros trimmed to one, "-0.0" -> "0.0").
+ * The JSON writers of src/buf.c take fast paths: es_buf_json_fixed prints
+ * numbers without printf, es_buf_json_str copies plain text eight bytes at
+ * a time. Their output must still be exactly the simple form: "%.*f" with
+ * trailing zeros trimmed to one ("-0.0" -> "0.0"), and strings escaped byte
+ * by byte with invalid UTF-8 replaced.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -105,9 +107,39 @@ static void random_sweep(void **state)
     }
 }
 
+/* Every byte that needs care, at every offset of an 8-byte block and
+ * next to plain text, must come out as the per-byte escaper writes it. */
+static void string_escapes_at_every_offset(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } special[] = {
+        {"\"", "\\\""},     {"\\", "\\\\"},  {"\n", "\\n"},       {"\x01", "\\u0001"},
+        {"\x1f", "\\u001f"}, {"\x7f", "\x7f"}, {"\xc3\xa9", "\xc3\xa9"}, {"\xff", "\xef\xbf\xbd"},
+        {" ", " "},          {"~", "~"},
+    };
+    for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+        for (size_t pre = 0; pre < 17; pre++) {
+            char in[64], want[80];
+            memset(in, 'a', pre);
+            strcpy(in + pre, special[k].in);
+            strcat(in, "bcdefghijk");
+            snprintf(want, sizeof want, "\"%.*s%sbcdefghijk\"", (int)pre,
+                     "aaaaaaaaaaaaaaaaaaaa", special[k].out);
+            es_buf b;
+            es_buf_init(&b, 1024);
+            assert_int_equal(es_buf_json_str(&b, in, strlen(in)), 0);
+            assert_string_equal(b.data, want);
+            es_buf_free(&b);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(string_escapes_at_every_offset),
         cmocka_unit_test(contract_examples),
         cmocka_unit_test(halves_and_edges),
         cmocka_unit_test(random_sweep),
