@@ -18,7 +18,6 @@
  */
 #include "detect.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +280,21 @@ static int observe_post(es_viral *v, const es_viral_input *in, es_viral_event *e
 /* Campaigns                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* ASCII letters and digits, and every non-ASCII byte. The program never
+ * sets a locale, so this is what isalnum() || ch >= 0x80 said, without a
+ * library call per byte (tolower was one, on every byte of every text). */
+static bool is_word_byte(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch >= 0x80;
+}
+
+/* isspace() in the C locale. */
+static bool is_space(unsigned char ch)
+{
+    return ch == ' ' || (ch >= '\t' && ch <= '\r');
+}
+
 /* Lower-case ASCII words of the text; links, @names, numbers-only tokens
  * and punctuation are dropped, so "@acme" variants and tracking links do
  * not hide copies. Non-ASCII bytes are kept as word characters. */
@@ -291,12 +305,12 @@ static int words_of(es_str text, uint64_t *out, int max)
     const char *s = text.ptr;
     size_t len = s != NULL ? text.len : 0;
     while (i < len && n < max) {
-        while (i < len && !(isalnum((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80 ||
+        while (i < len && !(is_word_byte((unsigned char)s[i]) ||
                             s[i] == '@' || s[i] == '#')) {
             i++;
         }
         size_t start = i;
-        while (i < len && !isspace((unsigned char)s[i])) {
+        while (i < len && !is_space((unsigned char)s[i])) {
             i++;
         }
         size_t wl = i - start;
@@ -312,9 +326,9 @@ static int words_of(es_str text, uint64_t *out, int max)
         bool alpha = false;
         for (size_t k = 0; k < wl && bl < sizeof buf; k++) {
             unsigned char ch = (unsigned char)w[k];
-            if (isalnum(ch) || ch >= 0x80) {
-                buf[bl++] = (char)tolower(ch);
-                alpha = alpha || !isdigit(ch);
+            if (is_word_byte(ch)) {
+                buf[bl++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
+                alpha = alpha || !(ch >= '0' && ch <= '9');
             }
         }
         if (bl == 0 || !alpha) {
@@ -400,7 +414,22 @@ static void band_put(es_viral *v, uint64_t key, uint32_t ci, uint64_t gen)
     victim->gen = gen;
 }
 
-static cluster *find_cluster(es_viral *v, const uint32_t sig[SIG_N], uint32_t *ci)
+/* The band keys of sig, with their table slots prefetched: the band table
+ * of a busy topic is megabytes, each of the BANDS probes would otherwise
+ * wait for memory in turn, and they were the costliest loads of the
+ * pipeline. */
+static void band_keys(const es_viral *v, const uint32_t sig[SIG_N], uint64_t keys[BANDS])
+{
+    for (int b = 0; b < BANDS; b++) {
+        keys[b] = band_key(sig, b);
+#if defined(__GNUC__)
+        __builtin_prefetch(&v->bands[(size_t)keys[b] & v->band_mask]);
+#endif
+    }
+}
+
+static cluster *find_cluster(es_viral *v, const uint32_t sig[SIG_N], const uint64_t keys[BANDS],
+                             uint32_t *ci)
 {
     cluster *best = NULL;
     double best_sim = 0;
@@ -409,7 +438,7 @@ static cluster *find_cluster(es_viral *v, const uint32_t sig[SIG_N], uint32_t *c
     uint32_t seen[BANDS * PROBE];
     int n_seen = 0;
     for (int b = 0; b < BANDS; b++) {
-        uint64_t key = band_key(sig, b);
+        uint64_t key = keys[b];
         size_t i = (size_t)key & v->band_mask;
         for (int k = 0; k < PROBE; k++) {
             band_entry *e = &v->bands[(i + (size_t)k) & v->band_mask];
@@ -510,7 +539,9 @@ static int observe_campaign(es_viral *v, const es_viral_input *in, es_viral_even
     }
     int64_t now = in->created_ms;
     uint32_t ci = 0;
-    cluster *c = find_cluster(v, sig, &ci);
+    uint64_t keys[BANDS];
+    band_keys(v, sig, keys);
+    cluster *c = find_cluster(v, sig, keys, &ci);
     if (c == NULL) {
         /* A new cluster takes the next slot round-robin; whatever was there
          * is the oldest cluster, and its band entries die with its gen. */
@@ -529,7 +560,7 @@ static int observe_campaign(es_viral *v, const es_viral_input *in, es_viral_even
         copy_cut(c->author, sizeof c->author, in->author);
         copy_cut(c->text, sizeof c->text, in->text);
         for (int b = 0; b < BANDS; b++) {
-            band_put(v, band_key(sig, b), ci, c->gen);
+            band_put(v, keys[b], ci, c->gen);
         }
     }
     if (!c->live && now - c->window_start > v->p.campaign_window_ms) {
