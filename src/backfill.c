@@ -48,6 +48,7 @@ struct run {
     es_buf summary;
     size_t summary_lines;
     es_report *report; /* --report: the collector, else NULL */
+    es_pipeline *pipe; /* for the on_alert hook's mention */
 };
 
 #define SUMMARY_MAX_LINES 200
@@ -244,7 +245,9 @@ static int on_alert(void *ud, const es_alert *a)
         }
     }
     if (r->o->on_alert != NULL) {
-        int rc = r->o->on_alert(r->o->ud, a);
+        es_intent_kind ik = ES_INTENT_OTHER;
+        const es_mention *m = r->pipe != NULL ? es_pipeline_current(r->pipe, &ik) : NULL;
+        int rc = r->o->on_alert(r->o->ud, a, m, ik);
         if (rc != 0) {
             return rc;
         }
@@ -390,6 +393,7 @@ int es_backfill_run(const es_backfill_opts *o, es_backfill_stats *st, es_error *
         es_error_set(err, rc, 0, 0, "cannot build the pipeline: %s", es_strerror(rc));
         goto done;
     }
+    r.pipe = pipe;
     es_spill_stats ss;
     es_spill_stats_get(r.spill, &ss);
     st->runs_spilled = ss.runs_spilled;

@@ -14,6 +14,7 @@
 #include "earshot.h"
 #include "earshot/config.h"
 #include "earshot/decode.h"
+#include "earshot/intent.h"
 #include "alert.h"
 #include "detect.h"
 
@@ -36,8 +37,10 @@ typedef struct es_backfill_opts {
     const char *tmpdir;         /* NULL: $TMPDIR or /tmp */
     bool progress;              /* a progress line on stderr */
     bool summary;               /* a readable summary of the alerts on stderr at the end */
-    /* Optional: every alert as it is produced (e.g. to deliver it). */
-    int (*on_alert)(void *ud, const es_alert *a);
+    /* Optional: every alert as it is produced (e.g. to deliver it), with
+     * the mention being processed when it raised the alert (else NULL; a
+     * viral_post may quote an earlier one) and that mention's intent. */
+    int (*on_alert)(void *ud, const es_alert *a, const es_mention *m, es_intent_kind intent);
     void *ud;
     /* --report: if not NULL, also write the HTML report (src/report.h) here. */
     const char *report_path;

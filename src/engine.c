@@ -28,6 +28,8 @@
 #include "http.h"
 #include "log.h"
 #include "pipeline.h"
+#include "route.h"
+#include "route_sink.h"
 #include "sink.h"
 #include "sink_config.h"
 #include "spool.h"
@@ -57,8 +59,7 @@ typedef struct esink {
     struct es_engine *e;
     es_sink *sink;
     const es_config_item *item;
-    int min_severity;
-    unsigned kinds; /* bit per es_alert_kind; 0: all */
+    es_sink_filter filter; /* min_severity, kinds, one line per alert */
     bool smtp;
     bool local_fast; /* file/stdout: written at enqueue, no claim round-trip */
     int64_t waiting; /* pending or in flight in the spool for this sink */
@@ -76,6 +77,11 @@ typedef struct gen {
     esink **sinks;
     size_t n_sinks;
     es_deliver *smtp; /* synchronous deliverer for SMTP sinks, or NULL */
+    /* With a `route:` section: the router and its conf (else NULL, and
+     * every alert goes to every sink as a notification of one). */
+    struct es_engine *e;
+    es_route_conf *rconf;
+    es_router *router;
 } gen;
 
 typedef struct feedx {
@@ -102,6 +108,10 @@ typedef struct es_engine {
     uv_timer_t house, pump_timer, commit_timer, drain_timer;
     uv_idle_t pump_idle;
     uv_prepare_t flush_prep; /* commits the spool batch before the loop waits */
+    uv_timer_t route_timer;  /* es_router_advance at es_router_next_due */
+    bool route_dirty;        /* the router's next due time may have moved */
+    es_route_db *rdb;        /* silences and escalations, opened with the first route: */
+    es_route_sink_scratch route_scratch;
     int handles_open;
     int state;
     bool paused;
@@ -168,20 +178,7 @@ static int make_sink(es_engine *e, const es_config_item *it, esink **out, es_err
     s->refs = 1;
     s->smtp = strcmp(type, "smtp") == 0;
     s->local_fast = strcmp(type, "file") == 0 || strcmp(type, "stdout") == 0;
-    const char *sev = es_config_item_str(it, "min_severity");
-    s->min_severity = sev == NULL || strcmp(sev, "info") == 0 ? ES_SEV_INFO
-                      : strcmp(sev, "warning") == 0          ? ES_SEV_WARNING
-                                                             : ES_SEV_CRITICAL;
-    const es_config_value *kv = es_config_item_get(it, "kinds");
-    if (kv != NULL && kv->has) {
-        for (size_t i = 0; i < kv->n_list; i++) {
-            for (int kd = ES_ALERT_COMPLAINT; kd <= ES_ALERT_FEED_STALLED; kd++) {
-                if (strcmp(kv->list[i], es_alert_kind_name((es_alert_kind)kd)) == 0) {
-                    s->kinds |= 1u << kd;
-                }
-            }
-        }
-    }
+    es_sink_filter_from_config(it, &s->filter);
     *out = s;
     return 0;
 }
@@ -196,6 +193,8 @@ static void gen_free(gen *g)
     if (g == NULL) {
         return;
     }
+    es_router_free(g->router); /* before its conf */
+    es_route_conf_free(g->rconf);
     es_pipeline_free(g->pipe);
     es_deliver_free(g->smtp);
     for (size_t i = 0; i < g->n_sinks; i++) {
@@ -209,6 +208,115 @@ static void gen_free(gen *g)
     free(g);
 }
 
+/* ---- Routing (a `route:` section) ------------------------------------------ */
+
+static esink *find_sink(const gen *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_sinks; i++) {
+        if (strcmp(g->sinks[i]->sink->name, name) == 0) {
+            return g->sinks[i];
+        }
+    }
+    return NULL;
+}
+
+/* file and stdout write one line per alert, never grouped (the contract):
+ * the router gives them every alert of a group, not its examples. */
+static bool route_wants_all(void *ud, const char *sink)
+{
+    esink *s = find_sink(ud, sink);
+    return s != NULL && s->filter.per_alert;
+}
+
+static int enqueue_note(es_engine *e, esink *s, const es_notification *n, int64_t now);
+
+typedef struct emit_ctx {
+    es_engine *e;
+    esink *s;
+    int64_t now;
+} emit_ctx;
+
+static int put_note(void *ud, const es_notification *n)
+{
+    emit_ctx *c = ud;
+    return enqueue_note(c->e, c->s, n, c->now);
+}
+
+/* The router's output: a notification for one sink, through the sink's
+ * filter and, for file/stdout, one per alert (route_sink.h). */
+static int route_emit(void *ud, const char *sink, const es_notification *n, int64_t at_ms)
+{
+    gen *g = ud;
+    es_engine *e = g->e;
+    (void)at_ms; /* the live router runs on the wall clock: at_ms is now */
+    esink *s = find_sink(g, sink);
+    if (s == NULL) {
+        return 0; /* es_route_conf_load checked the names */
+    }
+    emit_ctx c = {e, s, wall_ms()};
+    int rc = es_route_for_sink(&s->filter, n, c.now, &e->route_scratch, put_note, &c);
+    schedule_pump(e, 0);
+    return rc;
+}
+
+/* A router for a generation whose config has `route:`. */
+static int gen_router(es_engine *e, gen *g, es_error *err)
+{
+    if (!es_config_has_route(g->cfg)) {
+        return 0; /* every alert to every sink, one per notification */
+    }
+    int rc;
+    /* On the spool's connection: see es_route_db_attach. */
+    if (e->rdb == NULL && (rc = es_route_db_attach(es__spool_sqlite(e->spool), &e->rdb, err)) != 0) {
+        return rc;
+    }
+    if ((rc = es_route_conf_load(g->cfg, NULL, NULL, &g->rconf, err)) != 0) {
+        return rc;
+    }
+    if ((rc = es_router_new(g->rconf, e->rdb, route_emit, g, &g->router)) != 0) {
+        return es_error_set(err, rc, 0, 0, "cannot make the router: %s", es_strerror(rc));
+    }
+    es_router_set_wants_all(g->router, route_wants_all, g);
+    e->route_dirty = true;
+    return 0;
+}
+
+static void on_route_timer(uv_timer_t *t);
+
+/* Arm the route timer for the router's next due time (groups waiting,
+ * escalations climbing, business hours opening). */
+static void rearm_route(es_engine *e)
+{
+    e->route_dirty = false;
+    if (e->g == NULL || e->g->router == NULL || e->state == CLOSING) {
+        uv_timer_stop(&e->route_timer);
+        return;
+    }
+    int64_t next = es_router_next_due(e->g->router);
+    if (next == INT64_MAX) {
+        uv_timer_stop(&e->route_timer);
+        return;
+    }
+    int64_t d = next - wall_ms();
+    /* Capped, so an acknowledgement or silence written by another process
+     * (earshot alerts) is seen within a minute even with nothing due. */
+    d = d < 0 ? 0 : d > 60000 ? 60000 : d;
+    uv_timer_start(&e->route_timer, on_route_timer, (uint64_t)d, 0);
+}
+
+static void on_route_timer(uv_timer_t *t)
+{
+    es_engine *e = t->data;
+    if (e->g->router != NULL) {
+        (void)es_spool_batch(e->spool);
+        int rc = es_router_advance(e->g->router, wall_ms());
+        if (rc != 0) {
+            ES_LOG_ERROR(COMP, "router: %s", es_strerror(rc));
+        }
+    }
+    rearm_route(e);
+}
+
 /* Build everything for `cfg` (taken over, also on failure). Sinks whose
  * settings did not change are carried over from `old` (with their rate
  * limits and requests in flight). */
@@ -220,6 +328,7 @@ static int gen_new(es_engine *e, es_config *cfg, const gen *old, gen **out, es_e
         return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
     }
     g->cfg = cfg;
+    g->e = e;
     const char *lexdir = e->o.lexicons_dir != NULL ? e->o.lexicons_dir
                                                    : es_config_lexicons_dir(cfg);
     if (lexdir == NULL) {
@@ -277,6 +386,9 @@ static int gen_new(es_engine *e, es_config *cfg, const gen *old, gen **out, es_e
             es_deliver_add_sink(g->smtp, s->sink);
         }
     }
+    if ((rc = gen_router(e, g, err)) != 0) {
+        goto fail;
+    }
     *out = g;
     return 0;
 
@@ -318,10 +430,7 @@ static int64_t count_pending(es_engine *e)
 
 static bool wanted(const esink *s, const es_alert *a)
 {
-    if ((int)a->severity < s->min_severity) {
-        return false;
-    }
-    return s->kinds == 0 || (s->kinds & (1u << a->kind)) != 0;
+    return es_sink_filter_wants(&s->filter, a);
 }
 
 /*
@@ -365,6 +474,11 @@ static bool deliver_now(es_engine *e, esink *s, const es_notification *n, int64_
  * once if the sink is local and idle. */
 static int enqueue_note(es_engine *e, esink *s, const es_notification *n, int64_t now)
 {
+    /* Joins the loop turn's batch (a no-op when dispatch opened it). */
+    if (es_spool_batch(e->spool) != 0) {
+        ES_LOG_ERROR(COMP, "spool: %s", es_spool_errmsg(e->spool));
+        return ES_ESTATE;
+    }
     es_buf_reset(&e->scratch);
     int rc = es_notification_to_json(n, &e->scratch);
     if (rc != 0) {
@@ -458,6 +572,25 @@ static int enqueue(es_engine *e, esink *s, const es_alert *a, const char *key, i
     return enqueue_note(e, s, &n, now);
 }
 
+/* Hand an alert to the router with the labels it cannot derive: source
+ * and intent from the mention that raised it (when the alert quotes the
+ * mention being processed), competitor from its topic. */
+static int route_push(es_engine *e, const es_alert *a, int64_t now)
+{
+    es_label extra[3];
+    char source[64];
+    es_intent_kind ik = ES_INTENT_OTHER;
+    const es_mention *m = es_pipeline_current(e->g->pipe, &ik);
+    size_t nx = es_route_extra_labels(es_config_topics(e->g->cfg), a, m, ik, extra, source,
+                                      sizeof source);
+    int rc = es_router_push(e->g->router, a, extra, nx, now);
+    e->route_dirty = true;
+    if (rc != 0) {
+        ES_LOG_ERROR(COMP, "router: %s", es_strerror(rc));
+    }
+    return rc;
+}
+
 int es__engine_dispatch(es_engine *e, const es_alert *a)
 {
     char id[27];
@@ -472,8 +605,11 @@ int es__engine_dispatch(es_engine *e, const es_alert *a)
         ES_LOG_ERROR(COMP, "spool: %s", es_spool_errmsg(e->spool));
         return ES_ESTATE;
     }
-    /* Routing, grouping and inhibition go here: today every alert goes to
-     * every sink whose filters take it, as a notification of one. */
+    if (e->g->router != NULL) {
+        return route_push(e, a, now);
+    }
+    /* Without `route:`, every alert goes to every sink whose filters take
+     * it, as a notification of one. */
     for (size_t i = 0; i < e->g->n_sinks; i++) {
         esink *s = e->g->sinks[i];
         if (!wanted(s, a)) {
@@ -629,6 +765,14 @@ static void attempt(es_engine *e, esink *s, es_spool_item *it, int64_t now)
         return;
     }
     doc.n.sent_ms = now;
+    if (s->filter.per_alert && doc.n.action == ES_NOTIFY_ACKNOWLEDGE) {
+        /* `earshot alerts ack` queued it for every sink the incident
+         * reached; a file/stdout sink writes alerts, and an ack is none. */
+        es_notification_doc_free(&doc);
+        res.verdict = ES_SINK_DELIVERED;
+        outcome(e, s, it->id, it->key, it->attempts, &res, now);
+        return;
+    }
     es_sink_request_reset(&e->req);
     int rc = es_sink_build(s->sink, &doc.n, &e->req);
     es_notification_doc_free(&doc);
@@ -703,7 +847,11 @@ static void flush_spool(es_engine *e)
  * in one commit, and the write lock is free while the loop sleeps. */
 static void on_flush(uv_prepare_t *h)
 {
-    flush_spool(h->data);
+    es_engine *e = h->data;
+    if (e->route_dirty) {
+        rearm_route(e); /* once per turn, not per alert: next_due asks SQLite */
+    }
+    flush_spool(e);
 }
 
 static void pump(es_engine *e)
@@ -1184,7 +1332,7 @@ static void close_all(es_engine *e)
         (uv_handle_t *)&e->sig_hup,    (uv_handle_t *)&e->house,
         (uv_handle_t *)&e->pump_timer, (uv_handle_t *)&e->commit_timer,
         (uv_handle_t *)&e->drain_timer, (uv_handle_t *)&e->pump_idle,
-        (uv_handle_t *)&e->flush_prep,
+        (uv_handle_t *)&e->flush_prep, (uv_handle_t *)&e->route_timer,
     };
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         uv_close(hs[i], on_handle_closed);
@@ -1505,6 +1653,9 @@ int es_engine_run(const es_engine_opts *opts, es_error *err)
     uv_idle_init(&e->loop, &e->pump_idle);
     e->pump_idle.data = e;
     e->handles_open++;
+    uv_timer_init(&e->loop, &e->route_timer);
+    e->route_timer.data = e;
+    e->handles_open++;
     uv_prepare_init(&e->loop, &e->flush_prep);
     e->flush_prep.data = e;
     uv_prepare_start(&e->flush_prep, on_flush);
@@ -1555,6 +1706,7 @@ fail_http:
     uv_loop_close(&e->loop);
 fail_loop:
 done:
+    es_route_db_close(e->rdb); /* its statements live on the spool's connection */
     es_spool_close(e->spool);
 fail_spool:
     if (es_store_close(e->store) != 0 && rc == 0) {
@@ -1563,6 +1715,7 @@ fail_spool:
 fail_store:
 fail_config:
     free(e->feeds);
+    es_route_sink_scratch_free(&e->route_scratch);
     es_buf_free(&e->scratch);
     es_sink_request_free(&e->req);
     es_spool_item_free(&e->item);

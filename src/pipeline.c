@@ -56,6 +56,8 @@ struct es_pipeline {
     int64_t next_boundary; /* earliest bucket end over all topics */
     bool started;
     es_pipeline_stats stats;
+    const es_mention *cur;  /* the mention being processed, for on_alert */
+    es_intent_kind cur_intent;
 };
 
 int es_pipeline_new(const es_pipeline_opts *o, es_pipeline **out)
@@ -376,6 +378,8 @@ int es_pipeline_process(es_pipeline *p, const es_mention *m)
 
     bool complaint = r.intent.kind == ES_INTENT_COMPLAINT;
     bool negative = complaint || r.sentiment.compound <= -0.05;
+    p->cur = m;
+    p->cur_intent = r.intent.kind;
     if (r.n_topics > 0) {
         p->stats.matched++;
     }
@@ -431,8 +435,17 @@ int es_pipeline_process(es_pipeline *p, const es_mention *m)
         }
         rc = viral_emit(p, &vin, m->created_ms);
     }
+    p->cur = NULL;
     if (rc == 0 && p->o.on_mention != NULL) {
         rc = p->o.on_mention(p->o.ud, m, &r);
     }
     return rc;
+}
+
+const es_mention *es_pipeline_current(const es_pipeline *p, es_intent_kind *intent)
+{
+    if (p->cur != NULL && intent != NULL) {
+        *intent = p->cur_intent;
+    }
+    return p->cur;
 }

@@ -54,6 +54,11 @@ int es_pipeline_advance(es_pipeline *p, int64_t now_ms);
 /* End of input: close the last open buckets. */
 int es_pipeline_finish(es_pipeline *p);
 
+/* Inside on_alert: the mention being processed and its intent, or NULL when
+ * the alert comes from a closing bucket rather than a mention. The alert
+ * may still quote another post (viral_post): compare ids. */
+const es_mention *es_pipeline_current(const es_pipeline *p, es_intent_kind *intent);
+
 typedef struct es_pipeline_stats {
     uint64_t mentions, matched, complaints, alerts;
 } es_pipeline_stats;

@@ -270,6 +270,8 @@ struct es_router {
     es_escalator *esc;
     es_route_emit_fn emit;
     void *ud;
+    es_route_all_fn wants_all; /* receivers that get every alert, not examples */
+    void *wants_all_ud;
     rgroup **buckets;
     size_t nbuckets, ngroups;
     rgroup **heap;
@@ -746,7 +748,10 @@ static int flush(es_router *r, rgroup *g, int64_t t)
 
     qsort(r->sort, n, sizeof *r->sort, rank_cmp);
     size_t shown = node->max_examples == 0 || node->max_examples > n ? n : node->max_examples;
-    if (grow((void **)&r->alerts, &r->capalerts, shown + 1, sizeof *r->alerts) != 0) {
+    /* Every alert is laid out (best first) for receivers that take them
+     * all (es_router_set_wants_all); the others see the first `shown`. */
+    size_t laid = r->wants_all != NULL ? n : shown;
+    if (grow((void **)&r->alerts, &r->capalerts, laid + 1, sizeof *r->alerts) != 0) {
         return ES_ENOMEM;
     }
     /* vals grows with alerts; keep it the same capacity. */
@@ -755,7 +760,7 @@ static int flush(es_router *r, rgroup *g, int64_t t)
         return ES_ENOMEM;
     }
     r->vals = vals;
-    for (size_t i = 0; i < shown; i++) {
+    for (size_t i = 0; i < laid; i++) {
         r->alerts[i] = r->sort[i]->a;
         r->vals[i] = r->sort[i]->labels;
     }
@@ -774,8 +779,11 @@ static int flush(es_router *r, rgroup *g, int64_t t)
         .action = ES_NOTIFY_AUTO,
         .sent_ms = t,
     };
+    es_notification all = note;
+    all.n_alerts = laid;
     for (size_t i = 0; i < n_receivers && rc == 0; i++) {
-        rc = emit(r, receivers[i], &note, t);
+        bool every = r->wants_all != NULL && r->wants_all(r->wants_all_ud, receivers[i]);
+        rc = emit(r, receivers[i], every ? &all : &note, t);
     }
     if (rc == 0 && node->esc != NULL) {
         int tier = es_escalation_start_tier(node->esc, r->vals, shown);
@@ -956,6 +964,12 @@ int es_router_new(const es_route_conf *rc, es_route_db *db, es_route_emit_fn emi
     return 0;
 }
 
+void es_router_set_wants_all(es_router *r, es_route_all_fn fn, void *ud)
+{
+    r->wants_all = fn;
+    r->wants_all_ud = ud;
+}
+
 void es_router_free(es_router *r)
 {
     if (r == NULL) {
@@ -1017,6 +1031,23 @@ int es_router_push(es_router *r, const es_alert *a, const es_label *extra, size_
     if ((rc = route_alert(r, ra)) != 0) {
         unref(ra);
         return rc;
+    }
+    /* Receivers that take every alert (file, stdout) get it now, alone,
+     * outside the grouping: their contract is one line per alert as it
+     * happens, not a digest after group_wait. Group notifications still
+     * reach them; the caller keys per alert so nothing is written twice. */
+    for (size_t i = 0; i < r->nmatched && rc == 0 && r->wants_all != NULL; i++) {
+        const es_rnode *node = r->matched[i];
+        for (size_t k = 0; k < node->n_receivers && rc == 0; k++) {
+            if (r->wants_all(r->wants_all_ud, node->receivers[k])) {
+                char id[27];
+                es_alert_make_id(&ra->a, id);
+                es_notification one = {
+                    .key = id, .alerts = &ra->a, .n_alerts = 1, .count = 1, .sent_ms = now_ms,
+                };
+                rc = emit(r, node->receivers[k], &one, now_ms);
+            }
+        }
     }
     bool routed = false;
     for (size_t i = 0; i < r->nmatched && rc == 0; i++) {

@@ -155,6 +155,15 @@ const struct es_escalation_set *es_route_conf_escalations(const es_route_conf *r
 typedef struct es_route_db es_route_db;
 
 int es_route_db_open(const char *path, es_route_db **out, es_error *err);
+/*
+ * The same tables on a connection the caller already has (borrowed; must
+ * outlive the db; es_route_db_close leaves it open). The live engine uses
+ * the spool's: escalation state then commits in the spool's batch with the
+ * notifications it caused, and a second connection cannot deadlock on the
+ * write lock the open batch holds.
+ */
+struct sqlite3;
+int es_route_db_attach(struct sqlite3 *conn, es_route_db **out, es_error *err);
 void es_route_db_close(es_route_db *db);
 const char *es_route_db_errmsg(const es_route_db *db);
 
@@ -220,6 +229,19 @@ typedef struct es_router_stats {
 int es_router_new(const es_route_conf *rc, es_route_db *db, es_route_emit_fn emit, void *ud,
                   es_router **out);
 void es_router_free(es_router *r);
+
+/*
+ * Receivers that must see every alert of a group rather than the best
+ * max_examples: the `file` and `stdout` sinks, whose contract is one line
+ * per alert, never grouped. A receiver fn(ud, sink) approves gets each
+ * alert alone as soon as it is pushed (after silences and inhibition,
+ * before grouping and business/quiet hours), and group notifications that
+ * carry all the group's firing alerts (count unchanged). The caller keys
+ * these per alert so a repeat is recognised. Escalation tiers still get
+ * the examples.
+ */
+typedef bool (*es_route_all_fn)(void *ud, const char *sink);
+void es_router_set_wants_all(es_router *r, es_route_all_fn fn, void *ud);
 
 /*
  * An alert arrives at now_ms. Anything due before now_ms is flushed first

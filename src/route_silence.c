@@ -32,6 +32,7 @@ struct es_route_db {
     bool dirty;            /* we changed the table ourselves */
     int64_t data_version;  /* PRAGMA data_version at the last load */
     sqlite3_stmt *st_version;
+    bool borrowed; /* es_route_db_attach: the connection is the caller's */
 };
 
 static const char schema[] =
@@ -62,6 +63,8 @@ static const char schema[] =
     " WHERE state < 2;"
     "CREATE INDEX IF NOT EXISTS escalation_due ON escalation_incidents(next_ms) WHERE state = 0;";
 
+static int route_db_init(es_route_db *db, const char *path, es_error *err);
+
 int es_route_db_open(const char *path, es_route_db **out, es_error *err)
 {
     *out = NULL;
@@ -86,15 +89,7 @@ int es_route_db_open(const char *path, es_route_db **out, es_error *err)
         sqlite3_free(msg);
         goto fail;
     }
-    if (sqlite3_exec(db->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        es_error_set(err, ES_ESTATE, 0, 0, "state database %s: %s", path,
-                     msg != NULL ? msg : "cannot create the routing tables");
-        sqlite3_free(msg);
-        goto fail;
-    }
-    if (sqlite3_prepare_v2(db->db, "PRAGMA data_version", -1, &db->st_version, NULL) !=
-        SQLITE_OK) {
-        es_error_set(err, ES_ESTATE, 0, 0, "state database %s: %s", path, sqlite3_errmsg(db->db));
+    if (route_db_init(db, path, err) != 0) {
         goto fail;
     }
     *out = db;
@@ -102,6 +97,42 @@ int es_route_db_open(const char *path, es_route_db **out, es_error *err)
 fail:
     es_route_db_close(db);
     return err != NULL ? err->code : ES_ESTATE;
+}
+
+/* The tables and the statement every connection needs. */
+static int route_db_init(es_route_db *db, const char *path, es_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        es_error_set(err, ES_ESTATE, 0, 0, "state database %s: %s", path,
+                     msg != NULL ? msg : "cannot create the routing tables");
+        sqlite3_free(msg);
+        return ES_ESTATE;
+    }
+    if (sqlite3_prepare_v2(db->db, "PRAGMA data_version", -1, &db->st_version, NULL) !=
+        SQLITE_OK) {
+        return es_error_set(err, ES_ESTATE, 0, 0, "state database %s: %s", path,
+                            sqlite3_errmsg(db->db));
+    }
+    return 0;
+}
+
+int es_route_db_attach(struct sqlite3 *conn, es_route_db **out, es_error *err)
+{
+    *out = NULL;
+    es_route_db *db = calloc(1, sizeof *db);
+    if (db == NULL) {
+        return es_error_set(err, ES_ENOMEM, 0, 0, "out of memory");
+    }
+    db->db = conn;
+    db->borrowed = true;
+    int rc = route_db_init(db, sqlite3_db_filename(conn, "main"), err);
+    if (rc != 0) {
+        es_route_db_close(db);
+        return rc;
+    }
+    *out = db;
+    return 0;
 }
 
 static void drop_cache(es_route_db *db)
@@ -122,7 +153,9 @@ void es_route_db_close(es_route_db *db)
     }
     drop_cache(db);
     sqlite3_finalize(db->st_version);
-    sqlite3_close(db->db);
+    if (!db->borrowed) {
+        sqlite3_close(db->db);
+    }
     free(db);
 }
 

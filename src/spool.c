@@ -290,6 +290,11 @@ int es_spool_enqueue(es_spool *sp, const char *sink, const char *key, const char
     return sqlite3_changes(sp->db) == 1 ? 0 : 1;
 }
 
+struct sqlite3 *es__spool_sqlite(es_spool *sp)
+{
+    return sp->db;
+}
+
 int64_t es_spool_last_id(const es_spool *sp)
 {
     return sqlite3_last_insert_rowid(sp->db);

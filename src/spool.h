@@ -85,6 +85,11 @@ int es_spool_batch(es_spool *sp);
 int es_spool_flush(es_spool *sp);
 bool es_spool_in_batch(const es_spool *sp);
 
+/* The connection, for tables that must commit in the spool's batches (the
+ * routing state: es_route_db_attach). */
+struct sqlite3;
+struct sqlite3 *es__spool_sqlite(es_spool *sp);
+
 /* The last SQLite error message, for logs. */
 const char *es_spool_errmsg(const es_spool *sp);
 

@@ -1,0 +1,475 @@
+/*
+ * Routing in the live engine and in `backfill --deliver`, through the
+ * binary: escalation stopped by `earshot alerts ack` from another process,
+ * a grouped webhook beside a file sink that still gets every alert, and
+ * backfill delivering to a file sink and to a webhook on 127.0.0.1.
+ */
+#include "fake_http.c"
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char dir[256];
+
+static void path_in(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", dir, name);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/es_test_route_%d_XXXXXX", (int)getpid());
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_file(const char *name, const char *fmt, ...)
+{
+    char p[300];
+    path_in(p, sizeof p, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fclose(f);
+}
+
+/* n complaints, a minute apart, from different authors: "c0", "c1", ... */
+static void write_complaints(const char *name, int n)
+{
+    char p[300];
+    path_in(p, sizeof p, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    for (int i = 0; i < n; i++) {
+        fprintf(f,
+                "{\"id\":\"c%d\",\"created_at\":%lld,\"author\":\"u%d\",\"text\":\"@acme my "
+                "order %d never arrived and support ignores me, worst service ever, I want a "
+                "refund\"}\n",
+                i, 1748736000LL + 60LL * i, i, i);
+    }
+    fclose(f);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap(void)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static char *read_in(const char *name)
+{
+    char p[300];
+    path_in(p, sizeof p, name);
+    char *s = es_test_read_file(p, NULL);
+    return s != NULL ? s : strdup("");
+}
+
+static size_t lines_in(const char *name)
+{
+    char *s = read_in(name);
+    size_t n = es_test_count_lines(s);
+    free(s);
+    return n;
+}
+
+/* Poll until `name` has at least n lines (or the timeout); returns the count. */
+static size_t wait_lines(const char *name, size_t n, int timeout_ms)
+{
+    int64_t end = now_ms() + timeout_ms;
+    size_t got;
+    while ((got = lines_in(name)) < n && now_ms() < end) {
+        nap();
+    }
+    return got;
+}
+
+static size_t count_str(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
+        n++;
+    }
+    return n;
+}
+
+static pid_t spawn_run(const char *cfg_name)
+{
+    char cfg[300], log[300];
+    path_in(cfg, sizeof cfg, cfg_name);
+    path_in(log, sizeof log, "run.log");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 0);
+        dup2(nul, 1);
+        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", cfg, "--stats-interval", "0",
+              (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int stop_run(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int64_t end = now_ms() + 30000;
+    int st;
+    while (now_ms() < end) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        nap();
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+/* The alert id on the line of `name` that quotes mention `mid`. */
+static int alert_id_for(const char *name, const char *mid, char out[32])
+{
+    char *s = read_in(name);
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"id\":\"%s\"", mid);
+    int found = -1;
+    for (char *line = s; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+        }
+        if (strstr(line, needle) != NULL && strncmp(line, "{\"id\":\"", 7) == 0) {
+            snprintf(out, 32, "%.26s", line + 7);
+            found = 0;
+        }
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    free(s);
+    return found;
+}
+
+/*
+ * Two complaints open two incidents (group_by every alert alone); tier 1 is
+ * reached at once, tier 2 after 2 s without an acknowledgement. One incident
+ * is acknowledged by `earshot alerts ack` (another process, through the
+ * state file) before the 2 s: only the other one climbs to tier 2.
+ */
+static void test_ack_from_cli_stops_the_climb(void **state)
+{
+    (void)state;
+    write_complaints("esc.ndjson", 2);
+    write_file("esc.yaml",
+               "state: %s/esc.db\n"
+               "lexicons: %s/lexicons\n"
+               "topics:\n"
+               "  - name: acme\n"
+               "    query: '@acme'\n"
+               "feeds:\n"
+               "  - name: input\n"
+               "    type: file\n"
+               "    path: %s/esc.ndjson\n"
+               "    follow: true\n"
+               "    poll_interval: 50ms\n"
+               "sinks:\n"
+               "  - name: tier1\n"
+               "    type: file\n"
+               "    path: %s/tier1.ndjson\n"
+               "  - name: tier2\n"
+               "    type: file\n"
+               "    path: %s/tier2.ndjson\n"
+               "route:\n"
+               "  receivers: []\n"
+               "  group_by: ['...']\n"
+               "  group_wait: 0s\n"
+               "  escalation: support\n"
+               "escalations:\n"
+               "  - name: support\n"
+               "    tiers:\n"
+               "      - sinks: [tier1]\n"
+               "      - after: 2s\n"
+               "        sinks: [tier2]\n",
+               dir, ES_TEST_SOURCE_DIR, dir, dir, dir);
+    pid_t pid = spawn_run("esc.yaml");
+    assert_int_equal(wait_lines("tier1.ndjson", 2, 20000), 2);
+    int64_t reached = now_ms();
+    char acked[32], other[32];
+    assert_int_equal(alert_id_for("tier1.ndjson", "c0", acked), 0);
+    assert_int_equal(alert_id_for("tier1.ndjson", "c1", other), 0);
+
+    char cfg[300];
+    path_in(cfg, sizeof cfg, "esc.yaml");
+    const char *argv[] = {"earshot", "alerts", "ack", acked, "-c", cfg, "--by", "test", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = es_test_run(argv, NULL, 0, &out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "ack: %s%s\n", out, err);
+    }
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    /* The ack must land inside the 2 s, or the test proves nothing. */
+    if (now_ms() - reached >= 1800) {
+        stop_run(pid);
+        skip();
+    }
+
+    assert_int_equal(wait_lines("tier2.ndjson", 1, 20000), 1);
+    /* Both incidents were due at the same moment; give a straggler a
+     * chance to show up before looking. */
+    int64_t end = now_ms() + 1500;
+    while (now_ms() < end && lines_in("tier2.ndjson") < 2) {
+        nap();
+    }
+    assert_int_equal(stop_run(pid), 0);
+    char *t2 = read_in("tier2.ndjson");
+    assert_int_equal(es_test_count_lines(t2), 1);
+    assert_non_null(strstr(t2, other));
+    assert_null(strstr(t2, acked));
+    free(t2);
+    /* Tier 1 was told once per alert: the acknowledgement is no alert. */
+    assert_int_equal(lines_in("tier1.ndjson"), 2);
+}
+
+/*
+ * A wave of 5 complaints through `group_by: [topic, kind]` with one example
+ * per notification: the webhook gets one grouped notification (count 5,
+ * one alert in it); the file sink on the same route writes all 5 alerts,
+ * each once, at once.
+ */
+static void test_grouped_webhook_file_gets_every_alert(void **state)
+{
+    (void)state;
+    fh_step ok = {FH_RESPOND, 200, NULL, "ok", 0};
+    fh_server *srv = fh_start(NULL, 0, &ok);
+    assert_non_null(srv);
+    write_complaints("wave.ndjson", 5);
+    write_file("wave.yaml",
+               "state: %s/wave.db\n"
+               "lexicons: %s/lexicons\n"
+               "topics:\n"
+               "  - name: acme\n"
+               "    query: '@acme'\n"
+               "feeds:\n"
+               "  - name: input\n"
+               "    type: file\n"
+               "    path: %s/wave.ndjson\n"
+               "    follow: true\n"
+               "    poll_interval: 50ms\n"
+               "sinks:\n"
+               "  - name: archive\n"
+               "    type: file\n"
+               "    path: %s/archive.ndjson\n"
+               "  - name: hook\n"
+               "    type: webhook\n"
+               "    url: http://127.0.0.1:%d/hook\n"
+               "route:\n"
+               "  receivers: [hook, archive]\n"
+               "  group_by: [topic, kind]\n"
+               "  group_wait: 500ms\n"
+               "  group_interval: 1h\n"
+               "  max_examples: 1\n",
+               dir, ES_TEST_SOURCE_DIR, dir, dir, fh_port(srv));
+    pid_t pid = spawn_run("wave.yaml");
+    assert_int_equal(wait_lines("archive.ndjson", 5, 20000), 5);
+    assert_int_equal(fh_wait(srv, 1, 20000), 1);
+    assert_int_equal(stop_run(pid), 0);
+
+    char *a = read_in("archive.ndjson");
+    for (int i = 0; i < 5; i++) {
+        char needle[32];
+        snprintf(needle, sizeof needle, "\"id\":\"c%d\"", i);
+        assert_int_equal(count_str(a, needle), 1);
+    }
+    assert_int_equal(es_test_count_lines(a), 5);
+    free(a);
+    assert_int_equal(fh_count(srv), 1);
+    const fh_request *r = fh_get(srv, 0);
+    assert_non_null(strstr(r->body, "\"count\":5"));
+    assert_int_equal(count_str(r->body, "\"fingerprint\""), 1);
+    fh_stop(srv);
+}
+
+/* ---- backfill --deliver ----------------------------------------------------- */
+
+static void write_backfill_config(const char *name, const char *db, const char *sinks,
+                                  const char *route)
+{
+    write_file(name,
+               "state: %s/%s\n"
+               "topics:\n"
+               "  - name: acme\n"
+               "    query: '@acme'\n"
+               "sinks:\n%s%s",
+               dir, db, sinks, route);
+}
+
+static int run_backfill(const char *cfg_name, const char *input, const char *extra, char **out,
+                        char **err)
+{
+    char cfg[300], in[300], lex[300];
+    path_in(cfg, sizeof cfg, cfg_name);
+    path_in(in, sizeof in, input);
+    snprintf(lex, sizeof lex, "%s/lexicons", ES_TEST_SOURCE_DIR);
+    const char *argv[12] = {"earshot", "backfill", "-c", cfg, "--lexicons", lex, "--deliver"};
+    size_t n = 7;
+    if (extra != NULL) {
+        argv[n++] = "--deliver-timeout";
+        argv[n++] = extra;
+    }
+    argv[n++] = in;
+    argv[n] = NULL;
+    return es_test_run(argv, NULL, 0, out, err);
+}
+
+/* Without --deliver nothing reaches a sink; with it, every alert reaches
+ * the file sink once, and a second run delivers nothing new. */
+static void test_backfill_deliver_file(void **state)
+{
+    (void)state;
+    write_complaints("bf.ndjson", 4);
+    char sinks[400];
+    snprintf(sinks, sizeof sinks, "  - name: archive\n    type: file\n    path: %s/bf_out.ndjson\n",
+             dir);
+    write_backfill_config("bf.yaml", "bf.db", sinks, "");
+    char *out = NULL, *err = NULL;
+    char cfg[300], in[300];
+    path_in(cfg, sizeof cfg, "bf.yaml");
+    path_in(in, sizeof in, "bf.ndjson");
+    const char *plain[] = {"earshot", "backfill", "-c", cfg, "--lexicons",
+                           ES_TEST_SOURCE_DIR "/lexicons", in, NULL};
+    assert_int_equal(es_test_run(plain, NULL, 0, &out, &err), 0);
+    assert_int_equal(es_test_count_lines(out), 4);
+    assert_int_equal(lines_in("bf_out.ndjson"), 0);
+    free(out);
+    free(err);
+
+    assert_int_equal(run_backfill("bf.yaml", "bf.ndjson", NULL, &out, &err), 0);
+    assert_int_equal(es_test_count_lines(out), 4); /* stdout still gets them */
+    assert_non_null(strstr(err, "4 delivered"));
+    free(out);
+    free(err);
+    char *a = read_in("bf_out.ndjson");
+    assert_int_equal(es_test_count_lines(a), 4);
+    for (int i = 0; i < 4; i++) {
+        char needle[32];
+        snprintf(needle, sizeof needle, "\"id\":\"c%d\"", i);
+        assert_int_equal(count_str(a, needle), 1);
+    }
+    free(a);
+
+    /* The same history again: the spool knows every alert. */
+    assert_int_equal(run_backfill("bf.yaml", "bf.ndjson", NULL, &out, &err), 0);
+    assert_non_null(strstr(err, "0 delivered"));
+    free(out);
+    free(err);
+    assert_int_equal(lines_in("bf_out.ndjson"), 4);
+}
+
+/*
+ * A webhook routed with grouping, in event time: the 4 complaints a minute
+ * apart with group_wait 30s and group_interval 2m make notifications by
+ * mention time, delivered to a receiver that first answers 503 (retried).
+ * Then a receiver that never answers: exit 1, and the alerts stay spooled.
+ */
+static void test_backfill_deliver_webhook(void **state)
+{
+    (void)state;
+    fh_step fail = {FH_RESPOND, 503, NULL, "busy", 0};
+    fh_step ok = {FH_RESPOND, 200, NULL, "ok", 0};
+    fh_server *srv = fh_start(&fail, 1, &ok);
+    assert_non_null(srv);
+    write_complaints("wh.ndjson", 4);
+    char sinks[400];
+    snprintf(sinks, sizeof sinks,
+             "  - name: hook\n    type: webhook\n    url: http://127.0.0.1:%d/hook\n"
+             "    backoff_base: 100ms\n",
+             fh_port(srv));
+    write_backfill_config("wh.yaml", "wh.db", sinks,
+                          "route:\n"
+                          "  receivers: [hook]\n"
+                          "  group_by: [topic, kind]\n"
+                          "  group_wait: 30s\n"
+                          "  group_interval: 2m\n");
+    char *out = NULL, *err = NULL;
+    int rc = run_backfill("wh.yaml", "wh.ndjson", "20s", &out, &err);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", err);
+    }
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    /* 00:00:30 (c0), 00:02:30 (c0..c2), then c3 at 00:03 is flushed at
+     * 00:04:30: event time runs to the end of the input and the group's
+     * pending update is still sent. The first try of the first was a 503. */
+    size_t n = fh_count(srv);
+    assert_true(n >= 3);
+    assert_int_equal(fh_get(srv, 0)->status, 503);
+    /* The retry of the first comes after the others (its backoff). */
+    bool four = false;
+    for (size_t i = 0; i < n; i++) {
+        const fh_request *q = fh_get(srv, i);
+        four |= q->status == 200 && strstr(q->body, "\"count\":4") != NULL;
+    }
+    assert_true(four);
+    fh_stop(srv);
+
+    /* A receiver that hangs: the deliver timeout ends the wait, exit 1. */
+    fh_step hang = {FH_HANG, 0, NULL, NULL, 60000};
+    srv = fh_start(NULL, 0, &hang);
+    assert_non_null(srv);
+    snprintf(sinks, sizeof sinks,
+             "  - name: hook\n    type: webhook\n    url: http://127.0.0.1:%d/hook\n"
+             "    timeout: 300ms\n",
+             fh_port(srv));
+    write_backfill_config("hang.yaml", "hang.db", sinks, "");
+    rc = run_backfill("hang.yaml", "wh.ndjson", "1s", &out, &err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "left in the spool"));
+    free(out);
+    free(err);
+    fh_stop(srv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ack_from_cli_stops_the_climb),
+        cmocka_unit_test(test_grouped_webhook_file_gets_every_alert),
+        cmocka_unit_test(test_backfill_deliver_file),
+        cmocka_unit_test(test_backfill_deliver_webhook),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
