@@ -3,7 +3,12 @@
  * the pipeline, the state file and asynchronous alert delivery.
  *
  *   feeds --bytes--> decode --> dedup (store) --> pipeline --> alerts
- *        --> es__engine_dispatch (routing slots in here) --> spool --> sinks
+ *        --> es__engine_dispatch --[route: router (route.h)]--> spool --> sinks
+ *
+ * Without `route:` every alert goes to every sink as a notification of one;
+ * with it, the router groups, inhibits, silences and escalates, and
+ * docs/routing.md says what file/stdout sinks and sink filters then get.
+ * Spool writes are batched into one transaction per loop turn (spool.h).
  *
  * Every alert is written to the spool before it is sent; delivery runs on
  * the loop through http.c (HTTP sinks), in place for local sinks (stdout,

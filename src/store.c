@@ -264,6 +264,11 @@ fail_open:
     return ES_ESTATE;
 }
 
+struct sqlite3 *es__store_sqlite(es_store *s)
+{
+    return s->db;
+}
+
 int es_store_close(es_store *s)
 {
     if (s == NULL) {

@@ -49,6 +49,9 @@ int es_store_open(const char *path, const es_store_opts *opts, int64_t now_ms, e
 /* Commit what is pending, then close. NULL is fine. Returns the commit's
  * result (0 or ES_ESTATE). */
 int es_store_close(es_store *s);
+/* The connection, for the engine to tune (WAL checkpoints). */
+struct sqlite3;
+struct sqlite3 *es__store_sqlite(es_store *s);
 
 /*
  * The cursor of `feed` (the pending value if one was set since the last

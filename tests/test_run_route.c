@@ -273,7 +273,7 @@ static void test_grouped_webhook_file_gets_every_alert(void **state)
 {
     (void)state;
     fh_step ok = {FH_RESPOND, 200, NULL, "ok", 0};
-    fh_server *srv = fh_start(NULL, 0, &ok);
+    fh_server *srv = fh_start(&ok, 1, &ok);
     assert_non_null(srv);
     write_complaints("wave.ndjson", 5);
     write_file("wave.yaml",
@@ -448,7 +448,7 @@ static void test_backfill_deliver_webhook(void **state)
 
     /* A receiver that hangs: the deliver timeout ends the wait, exit 1. */
     fh_step hang = {FH_HANG, 0, NULL, NULL, 60000};
-    srv = fh_start(NULL, 0, &hang);
+    srv = fh_start(&hang, 1, &hang);
     assert_non_null(srv);
     snprintf(sinks, sizeof sinks,
              "  - name: hook\n    type: webhook\n    url: http://127.0.0.1:%d/hook\n"
