@@ -1468,6 +1468,14 @@ static void begin_shutdown(es_engine *e, const char *why)
             ES_LOG_ERROR(COMP, "pipeline: %s", es_strerror(rc));
         }
     }
+    if (e->g->router != NULL) {
+        /* Groups live in memory: what waits for group_wait/group_interval
+         * is sent now rather than lost with the process. */
+        int rc = es_router_flush_waiting(e->g->router, wall_ms());
+        if (rc != 0) {
+            ES_LOG_ERROR(COMP, "router: %s", es_strerror(rc));
+        }
+    }
     for (size_t i = 0; i < e->n_feeds; i++) {
         feedx *x = e->feeds[i];
         if (!x->closing) {

@@ -1079,6 +1079,28 @@ int es_router_push(es_router *r, const es_alert *a, const es_label *extra, size_
     return rc;
 }
 
+int es_router_flush_waiting(es_router *r, int64_t now_ms)
+{
+    /* flush() reorders the heap and may close its group: walk a copy. */
+    size_t n = r->nheap;
+    if (n == 0) {
+        return 0;
+    }
+    rgroup **gs = malloc(n * sizeof *gs);
+    if (gs == NULL) {
+        return ES_ENOMEM;
+    }
+    memcpy(gs, r->heap, n * sizeof *gs);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (gs[i]->dirty) {
+            rc = flush(r, gs[i], now_ms);
+        }
+    }
+    free(gs);
+    return rc;
+}
+
 int es_router_advance(es_router *r, int64_t now_ms)
 {
     return run_until(r, now_ms, true);

@@ -256,6 +256,11 @@ int es_router_push(es_router *r, const es_alert *a, const es_label *extra, size_
  * it, each stamped with its own due time, climbing escalations too. */
 int es_router_advance(es_router *r, int64_t now_ms);
 
+/* Send now every group that has alerts not yet notified (waiting for
+ * group_wait or group_interval), as if they were due: for a process that
+ * stops, since groups live in memory. Escalations are not climbed. */
+int es_router_flush_waiting(es_router *r, int64_t now_ms);
+
 /* The earliest time something is due (INT64_MAX: nothing). */
 int64_t es_router_next_due(const es_router *r);
 

@@ -322,6 +322,48 @@ static void test_grouped_webhook_file_gets_every_alert(void **state)
     fh_stop(srv);
 }
 
+/* A group still inside its group_wait when the engine is stopped is sent
+ * during the drain, not lost with the process. */
+static void test_sigterm_sends_waiting_groups(void **state)
+{
+    (void)state;
+    fh_step ok = {FH_RESPOND, 200, NULL, "ok", 0};
+    fh_server *srv = fh_start(&ok, 1, &ok);
+    assert_non_null(srv);
+    write_complaints("wait.ndjson", 3);
+    write_file("wait.yaml",
+               "state: %s/wait.db\n"
+               "lexicons: %s/lexicons\n"
+               "topics:\n"
+               "  - name: acme\n"
+               "    query: '@acme'\n"
+               "feeds:\n"
+               "  - name: input\n"
+               "    type: file\n"
+               "    path: %s/wait.ndjson\n"
+               "    follow: true\n"
+               "    poll_interval: 50ms\n"
+               "sinks:\n"
+               "  - name: archive\n"
+               "    type: file\n"
+               "    path: %s/wait_archive.ndjson\n"
+               "  - name: hook\n"
+               "    type: webhook\n"
+               "    url: http://127.0.0.1:%d/hook\n"
+               "route:\n"
+               "  receivers: [hook, archive]\n"
+               "  group_by: [topic]\n"
+               "  group_wait: 1h\n",
+               dir, ES_TEST_SOURCE_DIR, dir, dir, fh_port(srv));
+    pid_t pid = spawn_run("wait.yaml");
+    assert_int_equal(wait_lines("wait_archive.ndjson", 3, 20000), 3);
+    assert_int_equal(fh_count(srv), 0); /* held by group_wait */
+    assert_int_equal(stop_run(pid), 0);
+    assert_int_equal(fh_count(srv), 1);
+    assert_non_null(strstr(fh_get(srv, 0)->body, "\"count\":3"));
+    fh_stop(srv);
+}
+
 /* ---- backfill --deliver ----------------------------------------------------- */
 
 static void write_backfill_config(const char *name, const char *db, const char *sinks,
@@ -468,6 +510,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ack_from_cli_stops_the_climb),
         cmocka_unit_test(test_grouped_webhook_file_gets_every_alert),
+        cmocka_unit_test(test_sigterm_sends_waiting_groups),
         cmocka_unit_test(test_backfill_deliver_file),
         cmocka_unit_test(test_backfill_deliver_webhook),
     };

@@ -216,6 +216,8 @@ static int bf_finish(bf_deliver *b, int64_t timeout_ms)
     int rc = 0;
     if (b->router != NULL && b->last_event_ms != INT64_MIN) {
         rc = es_router_advance(b->router, b->last_event_ms + FLUSH_HORIZON_MS);
+        /* And what still waits (a group_interval longer than the horizon). */
+        rc = rc ? rc : es_router_flush_waiting(b->router, b->last_event_ms + FLUSH_HORIZON_MS);
     }
     if (rc != 0) {
         fprintf(stderr, "earshot backfill: routing: %s\n", es_strerror(rc));
