@@ -272,8 +272,8 @@ static int gen_router(es_engine *e, gen *g, es_error *err)
         return 0; /* every alert to every sink, one per notification */
     }
     int rc;
-    /* On the spool's connection: see es_route_db_attach. */
-    if (e->rdb == NULL && (rc = es_route_db_attach(es__spool_sqlite(e->spool), &e->rdb, err)) != 0) {
+    /* On the spool's connection (es_route_db_share at start). */
+    if (e->rdb == NULL && (rc = es_route_db_open(es_config_state_path(g->cfg), &e->rdb, err)) != 0) {
         return rc;
     }
     if ((rc = es_route_conf_load(g->cfg, NULL, NULL, &g->rconf, err)) != 0) {
@@ -1661,6 +1661,7 @@ int es_engine_run(const es_engine_opts *opts, es_error *err)
         es_config_free(cfg);
         goto fail_spool;
     }
+    es_route_db_share(es__spool_sqlite(e->spool), state);
     int rec = es_spool_recover(e->spool, now);
     if (rec > 0) {
         ES_LOG_INFO(COMP, "%d alerts were in flight when the last run stopped; due again", rec);
@@ -1788,6 +1789,7 @@ done:
     sqlite3_close(e->ckpt_db); /* the worker is done: the loop ran dry */
     free(e->state_path);
     es_route_db_close(e->rdb); /* its statements live on the spool's connection */
+    es_route_db_share(NULL, NULL);
     es_spool_close(e->spool);
 fail_spool:
     if (es_store_close(e->store) != 0 && rc == 0) {

@@ -164,6 +164,12 @@ int es_route_db_open(const char *path, es_route_db **out, es_error *err);
  */
 struct sqlite3;
 int es_route_db_attach(struct sqlite3 *conn, es_route_db **out, es_error *err);
+/* From now on es_route_db_open(path) attaches to `conn` instead of opening
+ * a connection of its own (conn NULL: stop). The live engine shares its
+ * spool's connection so that every user of the state file on the loop
+ * thread (the router, the admin endpoint) writes inside the spool's batch;
+ * it stops sharing before it closes the spool. */
+void es_route_db_share(struct sqlite3 *conn, const char *path);
 void es_route_db_close(es_route_db *db);
 const char *es_route_db_errmsg(const es_route_db *db);
 

@@ -65,8 +65,30 @@ static const char schema[] =
 
 static int route_db_init(es_route_db *db, const char *path, es_error *err);
 
+/*
+ * The one connection a process shares for its state file (es_route_db_share).
+ * Process-wide on purpose: the parts of `earshot run` that open the state
+ * file (the router, the admin endpoint) all run on the loop thread, and a
+ * second connection there would wait, on that same thread, for the write
+ * lock the spool's open batch holds: a 5 s stall, then SQLITE_BUSY.
+ */
+static struct {
+    sqlite3 *conn;
+    char *path;
+} shared;
+
+void es_route_db_share(struct sqlite3 *conn, const char *path)
+{
+    free(shared.path);
+    shared.path = conn != NULL && path != NULL ? strdup(path) : NULL;
+    shared.conn = shared.path != NULL ? conn : NULL;
+}
+
 int es_route_db_open(const char *path, es_route_db **out, es_error *err)
 {
+    if (shared.conn != NULL && strcmp(path, shared.path) == 0) {
+        return es_route_db_attach(shared.conn, out, err);
+    }
     *out = NULL;
     es_route_db *db = calloc(1, sizeof *db);
     if (db == NULL) {
