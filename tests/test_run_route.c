@@ -57,14 +57,15 @@ static void write_file(const char *name, const char *fmt, ...)
     fclose(f);
 }
 
-/* n complaints, a minute apart, from different authors: "c0", "c1", ... */
-static void write_complaints(const char *name, int n)
+/* Complaints first..first+n-1, a minute apart, from different authors:
+ * "c<first>", ...; appended when `mode` is "a". */
+static void put_complaints(const char *name, const char *mode, int first, int n)
 {
     char p[300];
     path_in(p, sizeof p, name);
-    FILE *f = fopen(p, "w");
+    FILE *f = fopen(p, mode);
     assert_non_null(f);
-    for (int i = 0; i < n; i++) {
+    for (int i = first; i < first + n; i++) {
         fprintf(f,
                 "{\"id\":\"c%d\",\"created_at\":%lld,\"author\":\"u%d\",\"text\":\"@acme my "
                 "order %d never arrived and support ignores me, worst service ever, I want a "
@@ -72,6 +73,11 @@ static void write_complaints(const char *name, int n)
                 i, 1748736000LL + 60LL * i, i, i);
     }
     fclose(f);
+}
+
+static void write_complaints(const char *name, int n)
+{
+    put_complaints(name, "w", 0, n);
 }
 
 static int64_t now_ms(void)
@@ -364,6 +370,73 @@ static void test_sigterm_sends_waiting_groups(void **state)
     fh_stop(srv);
 }
 
+/* SIGHUP with a new `route:`: the router is rebuilt, and alerts after the
+ * reload go where the new tree says (a new file sink), while the feed,
+ * unchanged, keeps reading where it was. */
+static void write_hup_config(const char *receiver)
+{
+    write_file("hup.yaml",
+               "state: %s/hup.db\n"
+               "lexicons: %s/lexicons\n"
+               "topics:\n"
+               "  - name: acme\n"
+               "    query: '@acme'\n"
+               "feeds:\n"
+               "  - name: input\n"
+               "    type: file\n"
+               "    path: %s/hup.ndjson\n"
+               "    follow: true\n"
+               "    poll_interval: 50ms\n"
+               "sinks:\n"
+               "  - name: before\n"
+               "    type: file\n"
+               "    path: %s/hup_before.ndjson\n"
+               "  - name: after\n"
+               "    type: file\n"
+               "    path: %s/hup_after.ndjson\n"
+               "route:\n"
+               "  receivers: [%s]\n"
+               "  group_by: ['...']\n",
+               dir, ES_TEST_SOURCE_DIR, dir, dir, dir, receiver);
+}
+
+static void test_sighup_rebuilds_the_router(void **state)
+{
+    (void)state;
+    put_complaints("hup.ndjson", "w", 0, 2);
+    write_hup_config("before");
+    pid_t pid = spawn_run("hup.yaml");
+    assert_int_equal(wait_lines("hup_before.ndjson", 2, 20000), 2);
+    write_hup_config("after");
+    kill(pid, SIGHUP);
+    /* The reload is logged once it is in place. */
+    int64_t end = now_ms() + 20000;
+    char *log = NULL;
+    while (now_ms() < end) {
+        free(log);
+        log = read_in("run.log");
+        if (strstr(log, "reloaded") != NULL) {
+            break;
+        }
+        nap();
+    }
+    assert_non_null(strstr(log, "reloaded"));
+    free(log);
+    put_complaints("hup.ndjson", "a", 2, 2);
+    assert_int_equal(wait_lines("hup_after.ndjson", 2, 20000), 2);
+    assert_int_equal(stop_run(pid), 0);
+    char *b = read_in("hup_before.ndjson");
+    char *a = read_in("hup_after.ndjson");
+    assert_int_equal(es_test_count_lines(b), 2);
+    assert_non_null(strstr(b, "\"id\":\"c1\""));
+    assert_null(strstr(b, "\"id\":\"c2\""));
+    assert_int_equal(es_test_count_lines(a), 2);
+    assert_non_null(strstr(a, "\"id\":\"c2\""));
+    assert_non_null(strstr(a, "\"id\":\"c3\""));
+    free(a);
+    free(b);
+}
+
 /* ---- backfill --deliver ----------------------------------------------------- */
 
 static void write_backfill_config(const char *name, const char *db, const char *sinks,
@@ -511,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_ack_from_cli_stops_the_climb),
         cmocka_unit_test(test_grouped_webhook_file_gets_every_alert),
         cmocka_unit_test(test_sigterm_sends_waiting_groups),
+        cmocka_unit_test(test_sighup_rebuilds_the_router),
         cmocka_unit_test(test_backfill_deliver_file),
         cmocka_unit_test(test_backfill_deliver_webhook),
     };
