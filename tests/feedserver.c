@@ -523,6 +523,32 @@ bool fs_wait_text(const char *path, const char *needle, int timeout_ms)
     }
 }
 
+/* Counts occurrences rather than lines: detectors may add alerts of other
+ * kinds (a burst of near-identical test posts is a campaign), so waiting
+ * for N lines can return before the N-th complaint is written. */
+size_t fs_wait_count(const char *path, const char *needle, size_t n, int timeout_ms)
+{
+    int64_t end = fs_now_ms() + timeout_ms;
+    size_t got = 0;
+    for (;;) {
+        got = 0;
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            static char buf[1 << 22];
+            size_t len = fread(buf, 1, sizeof buf - 1, f);
+            buf[len] = '\0';
+            fclose(f);
+            for (const char *p = buf; (p = strstr(p, needle)) != NULL; p++) {
+                got++;
+            }
+        }
+        if (got >= n || fs_now_ms() >= end) {
+            return got;
+        }
+        nap_ms(20);
+    }
+}
+
 void fs_tmpdir(char *out, size_t cap, const char *tag)
 {
     snprintf(out, cap, "/tmp/earshot-%s-XXXXXX", tag);

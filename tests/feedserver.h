@@ -88,6 +88,8 @@ size_t fs_file_lines(const char *path);
 size_t fs_wait_lines(const char *path, size_t n, int timeout_ms);
 /* Wait until the file contains `needle`. */
 bool fs_wait_text(const char *path, const char *needle, int timeout_ms);
+/* Wait until `needle` occurs at least n times in the file; returns the count. */
+size_t fs_wait_count(const char *path, const char *needle, size_t n, int timeout_ms);
 /* A fresh directory under /tmp for one test's config, state and output. */
 void fs_tmpdir(char *out, size_t cap, const char *tag);
 /* Write a file (printf-style). */

@@ -200,7 +200,7 @@ static void ndjson_survives_cut_line_garbage_and_500(void **state)
     setup_run("nd1", fs_port(srv), "    backfill_minutes: 2\n");
     pid_t pid = fs_spawn_run(cfg, errlog, NULL);
     assert_true(pid > 0);
-    assert_int_equal(fs_wait_lines(alerts, 10, 20000), 10);
+    assert_int_equal(fs_wait_count(alerts, "\"kind\":\"complaint\"", 10, 20000), 10);
     stop_run(pid);
     assert_each_once(10);
 

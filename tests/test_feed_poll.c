@@ -318,7 +318,7 @@ static void poll_mastodon_pages_limits_and_failures(void **state)
     setup_run("poll1", feed);
     pid_t pid = fs_spawn_run(cfg, errlog, NULL);
     assert_true(pid > 0);
-    assert_true(fs_wait_lines(alerts, 112, 30000) >= 112);
+    assert_true(fs_wait_count(alerts, "\"kind\":\"complaint\"", 112, 30000) >= 112);
     stop_run(pid);
     assert_statuses_once(112);
 
@@ -369,7 +369,7 @@ static void poll_kill9_then_restart_processes_each_once(void **state)
 
     pid = fs_spawn_run(cfg, errlog, NULL);
     assert_true(pid > 0);
-    assert_true(fs_wait_lines(alerts, 150, 20000) >= 150);
+    assert_true(fs_wait_count(alerts, "\"kind\":\"complaint\"", 150, 20000) >= 150);
     stop_run(pid);
     assert_statuses_once(150);
     /* The restart resumed from the saved cursor, not from scratch. */
@@ -409,7 +409,7 @@ static void poll_presets_cursors_and_conditional_get(void **state)
     pid_t pid = fs_spawn_run(cfg, errlog, NULL);
     assert_true(pid > 0);
     /* hn 3, reddit 3, bluesky 5, jsonfeed 3 */
-    assert_true(fs_wait_lines(alerts, 14, 20000) >= 14);
+    assert_true(fs_wait_count(alerts, "\"kind\":\"complaint\"", 14, 20000) >= 14);
     stop_run(pid);
     char ids[32][96];
     assert_int_equal(complaint_ids(ids, 32), 14);
