@@ -76,6 +76,9 @@ static bool fh_read_request(int fd, fh_request *r)
 {
     size_t cap = 8192, len = 0;
     char *buf = malloc(cap + 1);
+    if (buf == NULL) {
+        return false;
+    }
     size_t head_end = 0, want = 0;
     for (;;) {
         struct pollfd p = {fd, POLLIN, 0};
@@ -86,8 +89,12 @@ static bool fh_read_request(int fd, fh_request *r)
             if (cap >= FH_MAX_REQUEST_BYTES) {
                 break;
             }
+            char *grown = realloc(buf, cap * 2 + 1);
+            if (grown == NULL) {
+                break;
+            }
+            buf = grown;
             cap *= 2;
-            buf = realloc(buf, cap + 1);
         }
         ssize_t n = read(fd, buf + len, cap - len);
         if (n <= 0) {
@@ -108,6 +115,12 @@ static bool fh_read_request(int fd, fh_request *r)
             sscanf(buf, "%7s %255s", r->method, r->path);
             r->headers = strndup(buf, head_end);
             r->body = malloc(want + 1);
+            if (r->headers == NULL || r->body == NULL) {
+                free(r->headers);
+                free(r->body);
+                r->headers = r->body = NULL;
+                break;
+            }
             memcpy(r->body, buf + head_end, want);
             r->body[want] = '\0';
             r->body_len = want;
@@ -200,6 +213,9 @@ static void *fh_run(void *arg)
 fh_server *fh_start(const fh_step *script, size_t n, const fh_step *then)
 {
     fh_server *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
     s->listen_fd = fh_listen(0);
     if (s->listen_fd < 0) {
         free(s);
@@ -209,10 +225,22 @@ fh_server *fh_start(const fh_step *script, size_t n, const fh_step *then)
     socklen_t alen = sizeof a;
     getsockname(s->listen_fd, (struct sockaddr *)&a, &alen);
     s->port = ntohs(a.sin_port);
+    /* An empty script (n == 0, script may be NULL) means `then` answers every
+     * request; memcpy must not see a NULL source even for 0 bytes. */
     s->script = calloc(n + 1, sizeof *s->script);
-    memcpy(s->script, script, n * sizeof *script);
+    if (s->script == NULL) {
+        close(s->listen_fd);
+        free(s);
+        return NULL;
+    }
+    if (n > 0 && script != NULL) {
+        memcpy(s->script, script, n * sizeof *script);
+    } else {
+        n = 0;
+    }
     s->n_script = n;
-    s->then = *then;
+    /* No `then`: answer 200 with no body, as a plain receiver would. */
+    s->then = then != NULL ? *then : (fh_step){.action = FH_RESPOND, .status = 200};
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_create(&s->thread, NULL, fh_run, s);
