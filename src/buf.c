@@ -1,6 +1,7 @@
 /* Bounded growable buffers and the JSON writing helpers built on them. */
 #include "buf.h"
 #include "earshot.h"
+#include "utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -93,42 +94,6 @@ int es_buf_printf(es_buf *b, const char *fmt, ...)
     return 0;
 }
 
-/* Length of a valid UTF-8 sequence starting at s (at most n bytes), or 0. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return len;
-}
-
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 
@@ -198,7 +163,7 @@ int es_buf_json_str(es_buf *b, const char *s, size_t n)
             i++;
             continue;
         }
-        size_t l = utf8_seq_len(p + i, n - i);
+        size_t l = es_utf8_valid_len(p + i, n - i);
         if (l == 0) {
             memcpy(o, "\xEF\xBF\xBD", 3); /* U+FFFD */
             o += 3;

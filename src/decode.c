@@ -28,6 +28,7 @@
  * line never costs its valid neighbour.
  */
 #include "decode_int.h"
+#include "utf8.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -409,41 +410,6 @@ static int build_trie(es_decoder *d)
 /* ------------------------------------------------------------------ */
 /* UTF-8                                                              */
 
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return len;
-}
-
 size_t es__utf8_valid_prefix(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -465,7 +431,7 @@ size_t es__utf8_valid_prefix(const char *s, size_t n)
             i++;
             continue;
         }
-        size_t l = utf8_seq(p + i, n - i);
+        size_t l = es_utf8_valid_len(p + i, n - i);
         if (l == 0) {
             return i;
         }

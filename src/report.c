@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "earshot/intent.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -763,39 +764,6 @@ static void o_f(writer *o, const char *fmt, ...)
     o_n(o, tmp, (size_t)n);
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) {
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        len = 2, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len) {
-        return 0;
-    }
-    unsigned cp = c & (0x3F >> (len - 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return len;
-}
-
 /*
  * Text from the input, escaped for HTML text and for quoted attribute
  * values alike: & < > " ' become references, control characters and
@@ -835,7 +803,7 @@ static void o_esc(writer *o, const char *s, size_t n)
             if (p[i] < 0x20 || p[i] == 0x7F) {
                 rep = "\xEF\xBF\xBD";
             } else if (p[i] >= 0x80) {
-                adv = utf8_len(p + i, n - i);
+                adv = es_utf8_valid_len(p + i, n - i);
                 if (adv == 0) {
                     rep = "\xEF\xBF\xBD";
                     adv = 1;

@@ -7,6 +7,7 @@
  * code points, so a text that passes here passes a code-point limit too.
  */
 #include "sink.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,65 +19,12 @@
  * one byte so the caller always makes progress. */
 static size_t utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
 {
-    unsigned char c = p[0];
-    size_t len;
-    uint32_t v;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-    } else {
+    size_t len = es_utf8_decode(p, n, cp);
+    if (len == 0) {
         *cp = 0xFFFD;
         return 1;
     }
-    if (len > n) {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            *cp = 0xFFFD;
-            return 1;
-        }
-        v = (v << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10FFFF)) ||
-        (v >= 0xD800 && v <= 0xDFFF)) {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    *cp = v;
     return len;
-}
-
-static size_t utf8_put(uint32_t cp, char *o)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    } else if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    } else if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* One source character as the target markup wants it. */
@@ -143,7 +91,7 @@ static void make_unit(uint32_t cp, es_escape esc, unsigned flags, unit *u)
         }
         return;
     }
-    u->len = utf8_put(cp, u->bytes);
+    u->len = es_utf8_put(cp, u->bytes);
     u->chars = cp >= 0x10000 ? 2 : 1;
 }
 

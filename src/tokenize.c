@@ -9,6 +9,7 @@
  */
 #include "tokenize.h"
 #include "earshot.h"
+#include "utf8.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,70 +19,17 @@
 
 size_t es__utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 {
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t len;
-    uint32_t v;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07u;
-    } else {
+    size_t len = es_utf8_decode(s, n, cp);
+    if (len == 0) {
         *cp = ES_CP_INVALID;
         return 1;
     }
-    if (len > n) {
-        *cp = ES_CP_INVALID;
-        return 1;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *cp = ES_CP_INVALID;
-            return 1;
-        }
-        v = (v << 6) | (s[i] & 0x3Fu);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF are invalid. */
-    if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10FFFF)) ||
-        (v >= 0xD800 && v <= 0xDFFF)) {
-        *cp = ES_CP_INVALID;
-        return 1;
-    }
-    *cp = v;
     return len;
 }
 
 size_t es__utf8_put(uint32_t cp, char *out)
 {
-    unsigned char *o = (unsigned char *)out;
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xC0 | (cp >> 6));
-        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | (cp >> 12));
-        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xF0 | (cp >> 18));
-    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
+    return es_utf8_put(cp, out);
 }
 
 /* ---- case ------------------------------------------------------------- */
