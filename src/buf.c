@@ -243,19 +243,21 @@ static int fixed_fast(char *o, double v, int decimals)
     return (int)(p - o);
 }
 
-int es_buf_json_fixed(es_buf *b, double v, int decimals)
+size_t es_fmt_fixed(char *o, double v, int decimals)
 {
     if (!isfinite(v)) {
-        return es_buf_adds(b, "0.0");
+        memcpy(o, "0.0", 3);
+        return 3;
     }
-    char tmp[64];
-    int fast = fixed_fast(tmp, v, decimals);
+    int fast = fixed_fast(o, v, decimals);
     if (fast > 0) {
-        return es_buf_add(b, tmp, (size_t)fast);
+        return (size_t)fast;
     }
+    char tmp[ES_FMT_FIXED_MAX + 8];
     int n = snprintf(tmp, sizeof tmp, "%.*f", decimals, v);
-    if (n <= 0 || (size_t)n >= sizeof tmp) {
-        return ES_EINVAL;
+    if (n <= 0 || (size_t)n > ES_FMT_FIXED_MAX) {
+        memcpy(o, "0.0", 3); /* |v| beyond what the contract prints */
+        return 3;
     }
     /* Trim trailing zeros but keep one digit after the point. */
     char *dot = strchr(tmp, '.');
@@ -267,9 +269,22 @@ int es_buf_json_fixed(es_buf *b, double v, int decimals)
         n = (int)(end - tmp + 1);
     }
     if (strcmp(tmp, "-0.0") == 0) {
-        return es_buf_add(b, "0.0", 3);
+        memcpy(o, "0.0", 3);
+        return 3;
     }
-    return es_buf_add(b, tmp, (size_t)n);
+    memcpy(o, tmp, (size_t)n);
+    return (size_t)n;
+}
+
+int es_buf_json_fixed(es_buf *b, double v, int decimals)
+{
+    int rc = es_buf_reserve(b, ES_FMT_FIXED_MAX);
+    if (rc != 0) {
+        return rc;
+    }
+    b->len += es_fmt_fixed(b->data + b->len, v, decimals);
+    b->data[b->len] = '\0';
+    return 0;
 }
 
 int es_buf_json_int(es_buf *b, int64_t v)

@@ -44,6 +44,10 @@ int es_buf_json_str(es_buf *b, const char *s, size_t n);
 /* Append a number the way the contract prints it: shortest form, at most
  * `decimals` decimals, always with a fractional part ("0.0", "-0.5423"). */
 int es_buf_json_fixed(es_buf *b, double v, int decimals);
+/* The same number written to o (ES_FMT_FIXED_MAX bytes of room, not
+ * terminated), for writers that fill a buffer directly; returns the length. */
+#define ES_FMT_FIXED_MAX 48
+size_t es_fmt_fixed(char *o, double v, int decimals);
 int es_buf_json_int(es_buf *b, int64_t v);
 
 #endif

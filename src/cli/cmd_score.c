@@ -67,55 +67,12 @@ static void flush_out(struct score_cli *c)
     es_buf_reset(&c->out);
 }
 
-/*
- * v is already rounded to nd (3 or 4) decimals; print it the way the
- * contract does ("0.0", "-0.5423", "0.41") without printf: the value is the
- * double nearest to m / 10^nd, so m is recovered exactly by rounding.
- */
-static size_t fmt_fixed(char *o, double v, int nd)
-{
-    double scale = nd == 3 ? 1e3 : 1e4;
-    long long m = (long long)(v * scale + (v < 0 ? -0.5 : 0.5));
-    char *p = o;
-    if (m < 0) {
-        *p++ = '-';
-        m = -m;
-    }
-    long long ip = m / (long long)scale, fp = m % (long long)scale;
-    char tmp[24];
-    int k = 0;
-    do {
-        tmp[k++] = (char)('0' + ip % 10);
-        ip /= 10;
-    } while (ip > 0);
-    while (k > 0) {
-        *p++ = tmp[--k];
-    }
-    *p++ = '.';
-    char digits[4];
-    for (int i = nd - 1; i >= 0; i--) {
-        digits[i] = (char)('0' + fp % 10);
-        fp /= 10;
-    }
-    int last = nd - 1;
-    while (last > 0 && digits[last] == '0') {
-        last--;
-    }
-    memcpy(p, digits, (size_t)last + 1);
-    p += last + 1;
-    if (p - o == 4 && memcmp(o, "-0.0", 4) == 0) {
-        memcpy(o, "0.0", 3);
-        return 3;
-    }
-    return (size_t)(p - o);
-}
-
 /* Append one result. id is raw JSON (a quoted string or a number). */
 static int emit(struct score_cli *c, const char *id, size_t id_len, const es_sentiment *r,
                 const es_intent *in)
 {
     es_buf *b = &c->out;
-    int rc = es_buf_reserve(b, id_len + 128);
+    int rc = es_buf_reserve(b, id_len + 64 + 4 * ES_FMT_FIXED_MAX);
     if (rc != 0) {
         return rc;
     }
@@ -126,16 +83,16 @@ static int emit(struct score_cli *c, const char *id, size_t id_len, const es_sen
     o += id_len;
     memcpy(o, ",\"sentiment\":{\"compound\":", 25);
     o += 25;
-    o += fmt_fixed(o, r->compound, 4);
+    o += es_fmt_fixed(o, r->compound, 4);
     memcpy(o, ",\"pos\":", 7);
     o += 7;
-    o += fmt_fixed(o, r->pos, 3);
+    o += es_fmt_fixed(o, r->pos, 3);
     memcpy(o, ",\"neu\":", 7);
     o += 7;
-    o += fmt_fixed(o, r->neu, 3);
+    o += es_fmt_fixed(o, r->neu, 3);
     memcpy(o, ",\"neg\":", 7);
     o += 7;
-    o += fmt_fixed(o, r->neg, 3);
+    o += es_fmt_fixed(o, r->neg, 3);
     *o++ = '}';
     b->len = (size_t)(o - b->data);
     b->data[b->len] = '\0';
