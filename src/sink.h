@@ -449,6 +449,12 @@ size_t es__details(const char *details_json, es_detail *out, size_t max);
 
 /* The value of a group label, or NULL. */
 const char *es__notification_label(const es_notification *n, const char *key);
+/* The three facts every chat and mail message shows, in this order: topic,
+ * kind and severity, each from the group's labels or else the first alert
+ * (NULL when neither has it). es__fact_names holds their display names. */
+enum { ES_N_FACTS = 3 };
+extern const char *const es__fact_names[ES_N_FACTS];
+void es__notification_facts(const es_notification *n, const char *out[ES_N_FACTS]);
 /* True for an absolute http(s) URL without spaces or control characters,
  * the only links we put in messages. */
 bool es__is_http_url(es_str u);

@@ -191,25 +191,12 @@ static int mm_build(void *state, const es_notification *n, es_sink_request *req)
     tb.flags &= ~(unsigned)ES_TEXT_ONELINE;
     es_buf_free(&head);
 
-    const es_alert *a0 = n->n_alerts > 0 ? &n->alerts[0] : NULL;
-    const char *topic = es__notification_label(n, "topic");
-    const char *kind = es__notification_label(n, "kind");
-    const char *sev = es__notification_label(n, "severity");
-    if (topic == NULL && a0 != NULL) {
-        topic = a0->topic;
-    }
-    if (kind == NULL && a0 != NULL) {
-        kind = es_alert_kind_name(a0->kind);
-    }
-    if (sev == NULL && a0 != NULL) {
-        sev = es_severity_name(a0->severity);
-    }
-    const char *names[] = {"Topic", "Kind", "Severity"};
-    const char *vals[] = {topic, kind, sev};
+    const char *vals[ES_N_FACTS];
+    es__notification_facts(n, vals);
     es__tb_lit(&tb, "\n");
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < ES_N_FACTS; i++) {
         if (vals[i] != NULL) {
-            es__tb_printf(&tb, "**%s:** ", names[i]);
+            es__tb_printf(&tb, "**%s:** ", es__fact_names[i]);
             es__tb_text(&tb, vals[i], strlen(vals[i]), ES_ESC_MARKDOWN, 100);
             es__tb_lit(&tb, " \xC2\xB7 ");
         }

@@ -197,26 +197,13 @@ static int slack_build(void *state, const es_notification *n, es_sink_request *r
     text_close(&m, &tb, "\"}}");
     es_buf_free(&head);
 
-    const es_alert *a0 = n->n_alerts > 0 ? &n->alerts[0] : NULL;
-    const char *topic = es__notification_label(n, "topic");
-    const char *kind = es__notification_label(n, "kind");
-    const char *sev = es__notification_label(n, "severity");
-    if (topic == NULL && a0 != NULL) {
-        topic = a0->topic;
-    }
-    if (kind == NULL && a0 != NULL) {
-        kind = es_alert_kind_name(a0->kind);
-    }
-    if (sev == NULL && a0 != NULL) {
-        sev = es_severity_name(a0->severity);
-    }
+    const char *vals[ES_N_FACTS];
+    es__notification_facts(n, vals);
     text_open(&m, &tb, ",{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\"",
               SLACK_SECTION_MAX);
-    const char *names[] = {"Topic", "Kind", "Severity"};
-    const char *vals[] = {topic, kind, sev};
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < ES_N_FACTS; i++) {
         if (vals[i] != NULL) {
-            es__tb_printf(&tb, "*%s:* ", names[i]);
+            es__tb_printf(&tb, "*%s:* ", es__fact_names[i]);
             es__tb_text(&tb, vals[i], strlen(vals[i]), ES_ESC_SLACK, 100);
             es__tb_lit(&tb, "   ");
         }

@@ -283,23 +283,11 @@ static const char *status_word(const es_notification *n)
 
 static void facts(es_tb *tb, const es_notification *n, es_escape esc, const char *sep)
 {
-    const es_alert *a0 = n->n_alerts > 0 ? &n->alerts[0] : NULL;
-    const char *topic = es__notification_label(n, "topic");
-    const char *kind = es__notification_label(n, "kind");
-    const char *sev = es__notification_label(n, "severity");
-    const char *vals[] = {topic != NULL ? topic
-                          : a0 != NULL  ? a0->topic
-                                        : NULL,
-                          kind != NULL ? kind
-                          : a0 != NULL ? es_alert_kind_name(a0->kind)
-                                       : NULL,
-                          sev != NULL  ? sev
-                          : a0 != NULL ? es_severity_name(a0->severity)
-                                       : NULL};
-    const char *names[] = {"Topic", "Kind", "Severity"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *vals[ES_N_FACTS];
+    es__notification_facts(n, vals);
+    for (size_t i = 0; i < ES_N_FACTS; i++) {
         if (vals[i] != NULL) {
-            es__tb_printf(tb, "%s: ", names[i]);
+            es__tb_printf(tb, "%s: ", es__fact_names[i]);
             es__tb_text(tb, vals[i], strlen(vals[i]), esc, 100);
             es__tb_lit(tb, sep);
         }

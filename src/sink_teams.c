@@ -176,23 +176,15 @@ static int build_card(teams_sink *t, const es_notification *n, es_sink_request *
     block_end(&c, &tb);
     es_buf_free(&head);
 
-    const es_alert *a0 = n->n_alerts > 0 ? &n->alerts[0] : NULL;
-    const char *topic = es__notification_label(n, "topic");
-    const char *kind = es__notification_label(n, "kind");
-    const char *sev = es__notification_label(n, "severity");
+    const char *vals[ES_N_FACTS];
+    es__notification_facts(n, vals);
     char count[32];
     snprintf(count, sizeof count, "%zu", es_notification_count(n));
     c.rc = c.rc ? c.rc : es_buf_adds(c.body, ",{\"type\":\"FactSet\",\"facts\":[");
     bool first = true;
-    fact(&c, &first, "Topic", topic != NULL ? topic : a0 != NULL ? a0->topic : NULL);
-    fact(&c, &first, "Kind",
-         kind != NULL ? kind
-         : a0 != NULL ? es_alert_kind_name(a0->kind)
-                      : NULL);
-    fact(&c, &first, "Severity",
-         sev != NULL  ? sev
-         : a0 != NULL ? es_severity_name(a0->severity)
-                      : NULL);
+    for (size_t i = 0; i < ES_N_FACTS; i++) {
+        fact(&c, &first, es__fact_names[i], vals[i]);
+    }
     fact(&c, &first, "Count", count);
     fact(&c, &first, "Status",
          n->action == ES_NOTIFY_ACKNOWLEDGE ? "acknowledged"

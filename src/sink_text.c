@@ -329,6 +329,21 @@ const char *es__notification_label(const es_notification *n, const char *key)
     return NULL;
 }
 
+const char *const es__fact_names[ES_N_FACTS] = {"Topic", "Kind", "Severity"};
+
+void es__notification_facts(const es_notification *n, const char *out[ES_N_FACTS])
+{
+    const es_alert *a0 = n->n_alerts > 0 ? &n->alerts[0] : NULL;
+    out[0] = es__notification_label(n, "topic");
+    out[1] = es__notification_label(n, "kind");
+    out[2] = es__notification_label(n, "severity");
+    if (a0 != NULL) {
+        out[0] = out[0] != NULL ? out[0] : a0->topic;
+        out[1] = out[1] != NULL ? out[1] : es_alert_kind_name(a0->kind);
+        out[2] = out[2] != NULL ? out[2] : es_severity_name(a0->severity);
+    }
+}
+
 int es__headline(const es_notification *n, es_buf *out)
 {
     const char *prefix = "";
