@@ -174,6 +174,11 @@ typedef struct es_detect_alert_text {
 void es__detect_human_duration(int64_t ms, char *out, size_t n);
 /* Whole numbers as such, small fractional ones with a decimal ("0.4"). */
 void es__detect_human_count(double v, char *out, size_t n);
+/* How a count compares with its baseline: ", 5.6x the usual 2.0" (", 250x
+ * the usual 0.2" from 100x up), or " where there are usually none" when the
+ * baseline rounds to nothing ("40000.0x the usual 0.0" tells nobody
+ * anything). */
+void es__detect_vs_usual(double count, double expected, char *out, size_t n);
 /* "2015-02-22T14:05" (UTC): the episode part of a fingerprint. */
 void es__detect_fingerprint_time(int64_t ms, char out[32]);
 /* The statistics behind every score (src/spike.c). Upper-side signed root
@@ -316,6 +321,7 @@ typedef struct es_surge {
     int64_t last_hot_ms;
     int64_t cooldown_until;
     double peak_share;
+    es_severity severity;   /* of the open episode: its resolve carries it too */
 } es_surge;
 
 void es_surge_init(es_surge *s, const es_detect_params *p);

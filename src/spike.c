@@ -952,6 +952,19 @@ void es__detect_human_count(double v, char *out, size_t n)
     }
 }
 
+void es__detect_vs_usual(double count, double expected, char *out, size_t n)
+{
+    /* Below 0.05 the baseline prints as "0.0": say it in words. */
+    if (!(expected >= 0.05)) {
+        snprintf(out, n, " where there are usually none");
+        return;
+    }
+    char mu[32];
+    es__detect_human_count(expected, mu, sizeof mu);
+    double r = count / expected;
+    snprintf(out, n, r < 99.95 ? ", %.1fx the usual %s" : ", %.0fx the usual %s", r, mu);
+}
+
 void es__detect_fingerprint_time(int64_t ms, char out[32])
 {
     es_time_format(ms, out);
@@ -1006,13 +1019,16 @@ void es_spike_to_alert(const es_spike_event *ev, const char *name, const char *t
 
     if (ev->resolved) {
         es__detect_human_count(ev->peak_count, c, sizeof c);
-        es__detect_human_count(ev->peak_expected, mu, sizeof mu);
         es__detect_human_duration(ev->duration_ms, dur, sizeof dur);
         es__detect_human_duration(ev->bucket_ms, wdur, sizeof wdur);
+        char usual[64] = " where there are usually none";
+        if (ev->peak_expected >= 0.05) {
+            es__detect_human_count(ev->peak_expected, mu, sizeof mu);
+            snprintf(usual, sizeof usual, " against the usual %s", mu);
+        }
         snprintf(t->summary, sizeof t->summary,
-                 "%s: mention volume back to normal after %s; the peak was %s mentions in %s "
-                 "against the usual %s",
-                 nm, dur, c, wdur, mu);
+                 "%s: mention volume back to normal after %s; the peak was %s %s in %s%s", nm,
+                 dur, c, strcmp(c, "1") == 0 ? "mention" : "mentions", wdur, usual);
     } else {
         /* Say it with whichever window made the decision. */
         double cnt = ev->count, exp_ = ev->expected;
@@ -1024,12 +1040,13 @@ void es_spike_to_alert(const es_spike_event *ev, const char *name, const char *t
             exp_ = ev->window_expected;
             span = ev->window_ms;
         }
+        char vs[96];
         es__detect_human_count(cnt, c, sizeof c);
-        es__detect_human_count(exp_, mu, sizeof mu);
         es__detect_human_duration(span, dur, sizeof dur);
-        snprintf(t->summary, sizeof t->summary,
-                 "%s: %s mentions in %s, %.1fx the usual %s for a %s %02d:%02d", nm, c, dur,
-                 cnt / (exp_ > 0 ? exp_ : MU_MIN), mu, weekday_names[d], h, minute);
+        es__detect_vs_usual(cnt, exp_, vs, sizeof vs);
+        snprintf(t->summary, sizeof t->summary, "%s: %s %s in %s%s for a %s %02d:%02d", nm, c,
+                 strcmp(c, "1") == 0 ? "mention" : "mentions", dur, vs, weekday_names[d], h,
+                 minute);
     }
 
     es_buf b;

@@ -121,7 +121,7 @@ static int step(es_surge *s, int64_t t, double total, double neg, bool quiet, es
             fill(s, ev, t, zs, s->active_by_share);
             ev->resolved = true;
             ev->duration_ms = s->last_hot_ms + s->bucket_ms - s->episode_ms;
-            ev->severity = ES_SEV_WARNING;
+            ev->severity = s->severity; /* the episode's, as volume_spike does */
             fired = 1;
         }
     } else if (s->p.enabled && !quiet && warm && t >= s->cooldown_until) {
@@ -138,6 +138,7 @@ static int step(es_surge *s, int64_t t, double total, double neg, bool quiet, es
             fill(s, ev, t, score, by_share);
             ev->severity = (share >= 0.5 && score >= 2 * s->p.threshold) ? ES_SEV_CRITICAL
                                                                           : ES_SEV_WARNING;
+            s->severity = ev->severity;
             fired = 1;
         }
     }
@@ -193,7 +194,7 @@ int es_surge_observe(es_surge *s, int64_t bucket_start_ms, double total, double 
             fill(s, ev, s->next_ms, 0, s->active_by_share);
             ev->resolved = true;
             ev->duration_ms = s->last_hot_ms + s->bucket_ms - s->episode_ms;
-            ev->severity = ES_SEV_WARNING;
+            ev->severity = s->severity;
             s->active = false;
             got = 1;
         }
@@ -214,35 +215,60 @@ int es_surge_observe(es_surge *s, int64_t bucket_start_ms, double total, double 
     return got || r;
 }
 
+/* A share as a percentage that never reads "0%" for a share that is not
+ * zero: "35%", "4.2%", "under 0.1%". */
+static void human_pct(double share, char *out, size_t n)
+{
+    double v = 100 * share;
+    if (!(v > 0)) {
+        snprintf(out, n, "0%%");
+    } else if (v >= 9.95) {
+        snprintf(out, n, "%.0f%%", v);
+    } else if (v >= 0.05) {
+        snprintf(out, n, "%.1f%%", v);
+    } else {
+        snprintf(out, n, "under 0.1%%");
+    }
+}
+
 void es_surge_to_alert(const es_surge_event *ev, const char *topic, es_detect_alert_text *t,
                        es_alert *a)
 {
-    char ep[32], win[48], dur[48], n[32], mu[32];
+    char ep[32], win[48], dur[48], n[32], pct[32], usual[32];
     const char *nm = topic != NULL ? topic : "topic";
     es__detect_fingerprint_time(ev->episode_ms, ep);
     snprintf(t->fingerprint, sizeof t->fingerprint, "%s/negative_surge/%s", nm, ep);
     es__detect_human_duration(ev->window_ms, win, sizeof win);
     es__detect_human_count(ev->negatives, n, sizeof n);
-    es__detect_human_count(ev->expected, mu, sizeof mu);
+    human_pct(ev->usual_share, usual, sizeof usual);
+    bool one = strcmp(n, "1") == 0;
     if (ev->resolved) {
         es__detect_human_duration(ev->duration_ms, dur, sizeof dur);
+        human_pct(ev->peak_share, pct, sizeof pct);
+        char against[64] = " where there are usually none";
+        if (ev->usual_share > 0) {
+            snprintf(against, sizeof against, " against the usual %s", usual);
+        }
         snprintf(t->summary, sizeof t->summary,
                  "%s: complaints and negative mentions back to normal after %s; their share "
-                 "peaked at %.0f%% against the usual %.0f%%",
-                 nm, dur, 100 * ev->peak_share, 100 * ev->usual_share);
+                 "peaked at %s%s",
+                 nm, dur, pct, against);
     } else if (ev->by_share) {
         char tot[32];
         es__detect_human_count(ev->total, tot, sizeof tot);
+        human_pct(ev->share, pct, sizeof pct);
         snprintf(t->summary, sizeof t->summary,
-                 "%s: %s of %s mentions (%.0f%%) in the last %s were complaints or negative, "
-                 "against the usual %.0f%%",
-                 nm, n, tot, 100 * ev->share, win, 100 * ev->usual_share);
+                 "%s: %s of %s %s (%s) in the last %s %s or negative, against the usual %s",
+                 nm, n, tot, strcmp(tot, "1") == 0 ? "mention" : "mentions", pct, win,
+                 one ? "was a complaint" : "were complaints", usual);
     } else {
+        char vs[96];
+        es__detect_vs_usual(ev->negatives, ev->expected, vs, sizeof vs);
+        human_pct(ev->share, pct, sizeof pct);
         snprintf(t->summary, sizeof t->summary,
-                 "%s: %s complaints or negative mentions in the last %s, %.1fx the usual %s "
-                 "(%.0f%% of all mentions, usually %.0f%%)",
-                 nm, n, win, ev->negatives / (ev->expected > 0 ? ev->expected : 1e-3), mu,
-                 100 * ev->share, 100 * ev->usual_share);
+                 "%s: %s %s in the last %s%s (%s of all mentions, usually %s)", nm, n,
+                 one ? "complaint or negative mention" : "complaints or negative mentions", win,
+                 vs, pct, ev->usual_share > 0 ? usual : "none");
     }
     es_buf b;
     es_buf_init(&b, sizeof t->details - 1);
