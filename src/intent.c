@@ -68,6 +68,7 @@
 #define W_FAILQ 1.0
 #define W_QUESTION (-0.2)
 #define W_PRAISE (-0.6)
+#define W_REPORT (-1.0)
 /* Next to a failure cue, thanks and cheer are mostly politeness or sarcasm
  * ("great, delayed again, thanks"), so they pull the score down less. */
 #define W_PRAISE_FAIL (-0.2)
@@ -863,6 +864,7 @@ const char *es_intent_rule_name(es_intent_rule r)
         [ES_IRULE_FAILURE_QUESTION] = "failure question",
         [ES_IRULE_QUESTION] = "question",
         [ES_IRULE_PRAISE] = "praise",
+        [ES_IRULE_REPORT] = "report",
     };
     if ((unsigned)r >= ES_IRULE_COUNT) {
         return "unknown";
@@ -1120,7 +1122,7 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
 
     struct acc a = {0};
     a.out = out;
-    int qmark = 0, any_handle = 0, care = 0;
+    int qmark = 0, any_handle = 0, care = 0, any_url = 0;
     const char *care_cue = NULL;
     struct clause cl = {0, 1, 0};
 
@@ -1129,6 +1131,8 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
         const es_token *t = &toks->v[i];
         if (t->kind == ES_TOK_PUNCT && es_tok_norm(toks, i)[0] == '?') {
             qmark = 1;
+        } else if (t->kind == ES_TOK_URL) {
+            any_url = 1;
         } else if (t->kind == ES_TOK_HANDLE) {
             any_handle = 1;
             if (!care) {
@@ -1275,6 +1279,9 @@ int es_intent_classify(const es_cues *c, const struct es_tokens *toks, const cha
     }
     if (directed) {
         cb[ES_IRULE_ADDRESSED] = W_ADDRESSED;
+    }
+    if (any_url && !a.self && !addressed) {
+        cb[ES_IRULE_REPORT] = W_REPORT;
     }
     if (care) {
         cb[ES_IRULE_CARE_ACCOUNT] = W_CARE;

@@ -223,6 +223,34 @@ static void test_first_person_experience(void **state)
     assert_true(mine.complaint > news.complaint);
 }
 
+/* A headline that names the brand and links to an article is news about
+ * the brand, not a customer's failure: a news account with a large
+ * audience must not page anyone as "a complaint from a big account". The
+ * same words from someone who lived it, or aimed at the brand, still are. */
+static void test_news_report_is_not_a_complaint(void **state)
+{
+    (void)state;
+    es_intent_ctx brand = {0, 1}, addressed = {1, 1};
+    const char *news = "Acme Air outage: dozens of flights cancelled at Denver "
+                       "https://news.example/2025/03/acme-outage";
+    es_intent n = classify_ctx(shipped, news, -0.25, &brand);
+    assert_true(n.contrib[ES_IRULE_REPORT] < 0);
+    assert_int_not_equal(n.kind, ES_INTENT_COMPLAINT);
+    es_intent lived = classify_ctx(shipped,
+                                   "Acme Air outage: my flight was cancelled at Denver "
+                                   "https://pics.example/me-at-the-gate",
+                                   -0.25, &brand);
+    assert_true(lived.contrib[ES_IRULE_REPORT] == 0.0);
+    assert_int_equal(lived.kind, ES_INTENT_COMPLAINT);
+    es_intent at = classify_ctx(shipped, news, -0.25, &addressed);
+    assert_true(at.contrib[ES_IRULE_REPORT] == 0.0);
+    /* Without a link there is nothing to say it is a report. */
+    es_intent bare = classify_ctx(shipped, "Acme Air outage: dozens of flights cancelled at Denver",
+                                  -0.25, &brand);
+    assert_true(bare.contrib[ES_IRULE_REPORT] == 0.0);
+    assert_true(bare.complaint > n.complaint);
+}
+
 static void test_why_json_adds_up(void **state)
 {
     (void)state;
@@ -485,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_time_expressions_raise_score),
         cmocka_unit_test(test_direction),
         cmocka_unit_test(test_first_person_experience),
+        cmocka_unit_test(test_news_report_is_not_a_complaint),
         cmocka_unit_test(test_why_json_adds_up),
         cmocka_unit_test(test_degenerate_texts),
         cmocka_unit_test(test_names),

@@ -98,6 +98,7 @@ typedef enum {
     ES_IRULE_FAILURE_QUESTION,
     ES_IRULE_QUESTION,     /* a plain information question */
     ES_IRULE_PRAISE,       /* praise cue phrases */
+    ES_IRULE_REPORT,       /* a link, no first person, not addressed: a report */
     ES_IRULE_COUNT
 } es_intent_rule;
 
