@@ -148,6 +148,44 @@ static bool is_common(const char *key)
     return false;
 }
 
+/*
+ * A sink's own error has no position: point it at the key it is about.
+ * Sinks name the key ("'url' must be http://...") or quote the value
+ * ("cannot open '/var/x'"); either found in the message, of an option the
+ * user wrote, gives that key's line and column.
+ */
+static bool locate_in(const es_config_item *it, const es_sink_option *opts, es_error *err)
+{
+    for (const es_sink_option *o = opts; o != NULL && o->name != NULL; o++) {
+        const es_config_value *v = es_config_item_get(it, o->name);
+        if (v == NULL || !v->set || v->line <= 0) {
+            continue;
+        }
+        char quoted[300];
+        snprintf(quoted, sizeof quoted, "'%s'", o->name);
+        bool hit = strstr(err->msg, quoted) != NULL;
+        if (!hit && v->str != NULL && v->opt != NULL && v->opt->type != ES_OPT_SECRET &&
+            strlen(v->str) + 3 <= sizeof quoted) {
+            snprintf(quoted, sizeof quoted, "'%s'", v->str);
+            hit = strstr(err->msg, quoted) != NULL;
+        }
+        for (size_t i = 0; !hit && v->opt != NULL && v->opt->type == ES_OPT_LIST &&
+                           i < v->n_list;
+             i++) {
+            if (strlen(v->list[i]) + 3 <= sizeof quoted) {
+                snprintf(quoted, sizeof quoted, "'%s'", v->list[i]);
+                hit = strstr(err->msg, quoted) != NULL;
+            }
+        }
+        if (hit) {
+            err->line = v->line;
+            err->col = v->col;
+            return true;
+        }
+    }
+    return false;
+}
+
 int es_sink_from_config(const es_config_item *it, es_sink **out, es_error *err)
 {
     const char *name = es_config_item_name(it);
@@ -189,7 +227,8 @@ int es_sink_from_config(const es_config_item *it, es_sink **out, es_error *err)
         free(k->sec_val[i]);
     }
     free(k);
-    if (rc != 0 && err != NULL && err->line == 0) {
+    if (rc != 0 && err != NULL && err->line == 0 &&
+        !locate_in(it, es_sink_common_options, err) && !locate_in(it, t->options, err)) {
         err->line = line;
         err->col = col;
     }

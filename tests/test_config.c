@@ -243,7 +243,7 @@ static void test_secrets_resolve(void **state)
     /* From a file, with its trailing newline trimmed. */
     assert_int_equal(es_config_resolve_secret(find_item(c, true, "pager"), "routing_key", &v, &err),
                      0);
-    assert_string_equal(v, "pd-routing-key-0123456789abcdef");
+    assert_string_equal(v, "pd-routing-key-0123456789abcdefg");
     free(v);
     /* A literal where the table allows one. */
     assert_int_equal(es_config_resolve_secret(find_item(c, true, "hook"), "url", &v, &err), 0);
@@ -734,6 +734,13 @@ static void test_cli_check_valid(void **state)
     assert_non_null(strstr(out, "team-chat: slack, https://hooks.slack.com/***"));
     assert_non_null(strstr(out, "environment variable ES_TEST_SLACK_URL"));
     assert_non_null(strstr(out, "state/earshot.db"));
+    /* The file sink was built (opened) to check it; the file it created,
+     * empty, is gone again. */
+    FILE *archive = fopen(FIX "alerts.ndjson", "r");
+    if (archive != NULL) {
+        fclose(archive);
+        fail_msg("check left the archive sink's alerts.ndjson behind");
+    }
     /* No secret, and no credential in a URL, is ever printed. */
     const char *secrets[] = {"T0SECRET",       "admin-token-value",  "mastodon-token-value",
                              "abc123",         "deadbeef",           "x-secret-token",
@@ -789,6 +796,57 @@ static void test_cli_check_errors(void **state)
     rc = es_test_run(missing, NULL, 0, &out, &err);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(err, "no-such.yaml: cannot read the config file"));
+    free(out);
+    free(err);
+}
+
+/* What only building the feeds and sinks finds (as `run` does at startup):
+ * check reports it too, every error at its line, and sends nothing. */
+static void test_cli_check_builds_feeds_and_sinks(void **state)
+{
+    (void)state;
+    setenv("ES_TEST_SHORT_PD_KEY", "too-short", 1);
+    const char *argv[] = {"earshot", "check", "-c", FIX "build_errors.yaml", NULL};
+    char *out, *err;
+    int rc = es_test_run(argv, NULL, 0, &out, &err);
+    assert_int_equal(rc, 1);
+    assert_string_equal(out, "");
+    static const char *const want[] = {
+        "build_errors.yaml:9:13: feed 'pushed': listen: expected ADDRESS:PORT",
+        "build_errors.yaml:13:10: feed 'stream': 'url' must be an http:// or https:// URL",
+        "build_errors.yaml:17:5: sink 'hook': 'url' must be http:// or https://\n",
+        "build_errors.yaml:20:10: sink 'mail': 'url' must be smtp://host[:port] or smtps://",
+        "build_errors.yaml:25:5: sink 'pager': 'routing_key' must be a 32-character",
+        "build_errors.yaml:28:11: sink 'archive': cannot open "
+        "'/nonexistent-earshot-dir/alerts.ndjson'",
+        "build_errors.yaml:31:14: sink 'script': program '/nonexistent-earshot-dir/notify' not "
+        "found",
+        "build_errors.yaml: 7 errors\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (strstr(err, want[i]) == NULL) {
+            fail_msg("missing \"%s\" in:\n%s", want[i], err);
+        }
+    }
+    /* Nothing logged on the way (feeds made and closed say nothing). */
+    assert_null(strstr(err, "INFO"));
+    /* The valid file sink was opened to prove it can be, and the empty
+     * file it created removed again. */
+    FILE *f = fopen(FIX "build_errors-out.ndjson", "r");
+    if (f != NULL) {
+        fclose(f);
+        remove(FIX "build_errors-out.ndjson");
+        fail_msg("check left build_errors-out.ndjson behind");
+    }
+    free(out);
+    free(err);
+
+    /* A 32-character key takes exactly that error away. */
+    setenv("ES_TEST_SHORT_PD_KEY", "0123456789abcdef0123456789abcdef", 1);
+    rc = es_test_run(argv, NULL, 0, &out, &err);
+    assert_int_equal(rc, 1);
+    assert_null(strstr(err, "sink 'pager'"));
+    assert_non_null(strstr(err, "build_errors.yaml: 6 errors\n"));
     free(out);
     free(err);
 }
@@ -867,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_option_tables_enumerable),
         cmocka_unit_test(test_cli_check_valid),
         cmocka_unit_test(test_cli_check_errors),
+        cmocka_unit_test(test_cli_check_builds_feeds_and_sinks),
         cmocka_unit_test(test_cli_check_usage),
         cmocka_unit_test(test_cli_reference),
     };
