@@ -205,6 +205,10 @@ static const es_option feed_webhook_rows[] = {
     {.name = "read_timeout", .type = ES_OPT_DURATION, .def = "10s", .min = 100, .max = 5 * MIN,
      .help = "A request's headers must arrive within this, and each read of its body; slower "
              "clients get 408."},
+    {.name = "keepalive_timeout", .type = ES_OPT_DURATION, .def = "1m", .min = 100,
+     .max = 60 * MIN,
+     .help = "A kept-alive connection with no request in flight is closed after this long "
+             "(`idle_timeout` is the feed's stall alarm, as for every feed)."},
     {.name = "max_header_size", .type = ES_OPT_SIZE, .def = "16KiB", .min = 1024, .max = 1 << 20,
      .help = "Request line and headers together; larger requests are refused with 431."},
     {0},

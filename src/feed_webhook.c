@@ -34,7 +34,7 @@
  *
  * Connections: keep-alive and pipelining (requests are answered in order,
  * one at a time), a deadline for the headers and for each body read
- * (slowloris), an idle timeout between requests, a cap on connections
+ * (slowloris), a keep-alive timeout between requests, a cap on connections
  * (the ones over it are told 503 and closed) and on the queued answers of
  * a client that does not read them. A connection that must close after an
  * error is shut down for writing and drained briefly before it is closed,
@@ -813,7 +813,7 @@ struct wh_feed {
     struct sockaddr_storage addr;
     int port; /* bound port (differs from the configured one for :0) */
     size_t max_conns;
-    uint64_t read_timeout_ms, idle_timeout_ms;
+    uint64_t read_timeout_ms, keepalive_ms;
 
     uv_tcp_t *server; /* NULL when not listening */
     uv_timer_t *retry;
@@ -822,6 +822,7 @@ struct wh_feed {
     size_t n_over;   /* connections being told 503 */
     int live;        /* uv handles not yet closed */
     bool running;    /* between start and stop */
+    bool started_once; /* started at least once (a failed init or `check` never is) */
     bool closing;
 
     es_buf out, json; /* scratch for answers */
@@ -1023,7 +1024,7 @@ static void conn_arm_timer(wh_conn *c)
     }
     uint64_t now = uv_now(c->tcp.loop), delay;
     if (!es_wh_parser_busy(&c->p)) {
-        delay = w->idle_timeout_ms;
+        delay = w->keepalive_ms; /* between requests */
     } else if (!es_wh_parser_headers_done(&c->p)) {
         /* The headers have one deadline from their first byte: a client
          * that trickles a byte now and then does not extend it. */
@@ -1332,9 +1333,12 @@ static void wh_destroy(void *state)
     if (w == NULL) {
         return;
     }
-    ES_LOG_INFO(w->comp,
-                "closed: %" PRIu64 " requests, %" PRIu64 " mentions accepted, %" PRIu64 " refused",
-                w->n_requests, w->n_accepted, w->n_refused);
+    if (w->started_once) { /* it was started: say what it did */
+        ES_LOG_INFO(w->comp,
+                    "closed: %" PRIu64 " requests, %" PRIu64 " mentions accepted, %" PRIu64
+                    " refused",
+                    w->n_requests, w->n_accepted, w->n_refused);
+    }
     if (w->key != NULL) {
         OPENSSL_cleanse(w->key, w->key_len);
     }
@@ -1426,8 +1430,11 @@ static int wh_init(es_feed *f, const es_config_item *item, void **state, es_erro
         opt_int(item, "max_connections", &v) && v > 0 ? (size_t)v : ES_WH_MAX_CONNECTIONS;
     w->read_timeout_ms =
         opt_int(item, "read_timeout", &v) && v > 0 ? (uint64_t)v : ES_WH_READ_TIMEOUT_MS;
-    w->idle_timeout_ms =
-        opt_int(item, "idle_timeout", &v) && v > 0 ? (uint64_t)v : ES_WH_IDLE_TIMEOUT_MS;
+    /* `idle_timeout` is the engine's: feed_stalled after that long without
+     * a mention, as for every feed. The keep-alive has its own key. */
+    w->keepalive_ms = opt_int(item, "keepalive_timeout", &v) && v > 0
+                          ? (uint64_t)v
+                          : ES_WH_KEEPALIVE_TIMEOUT_MS;
     int64_t max_body = es_config_item_int(item, "max_body");
     w->conf = (es_wh_conf){
         .path = w->path,
@@ -1463,6 +1470,7 @@ static int wh_start(void *state)
         uv_timer_init(es_feed_loop(w->f), w->retry);
         w->retry->data = w;
         w->live++;
+        w->started_once = true;
     }
     w->running = true;
     return wh_listen(w);

@@ -39,13 +39,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Defaults for the limits the config has no key for (yet). */
-#define ES_WH_MAX_HEADER_BYTES 16384 /* request line + headers */
-#define ES_WH_MAX_HEADERS      64
-#define ES_WH_TOLERANCE_S      300 /* Standard Webhooks timestamp tolerance */
-#define ES_WH_MAX_CONNECTIONS  128
-#define ES_WH_READ_TIMEOUT_MS  10000 /* headers must arrive within this; body: per read */
-#define ES_WH_IDLE_TIMEOUT_MS  60000 /* a kept-alive connection with no request */
+/* The listener's limits. Those with a config key (max_header_size,
+ * max_connections, read_timeout, keepalive_timeout) default to these in
+ * src/config_schema.c too (tests/test_sink_config.c checks they agree). */
+#define ES_WH_MAX_HEADER_BYTES     16384 /* request line + headers */
+#define ES_WH_MAX_HEADERS          64
+#define ES_WH_TOLERANCE_S          300 /* Standard Webhooks timestamp tolerance */
+#define ES_WH_MAX_CONNECTIONS      128
+#define ES_WH_READ_TIMEOUT_MS      10000 /* headers must arrive within this; body: per read */
+/* A kept-alive connection with no request in flight is closed after this.
+ * Not the feed's `idle_timeout`: that one, as for every feed, is how long
+ * the feed may go without a mention before feed_stalled is raised. */
+#define ES_WH_KEEPALIVE_TIMEOUT_MS 60000
 
 /* What the parser checks requests against. Everything is borrowed and must
  * outlive the parsers made with it. */

@@ -369,7 +369,24 @@ static const char *host_config_fmt = "topics:\n"
                                      "  - name: out\n"
                                      "    type: stdout\n";
 
-static int host_setup(void **state)
+/* The same feed with a short keep-alive, and a stall alarm (idle_timeout)
+ * shorter than it: the two must not be confused. */
+static const char *host_config_keepalive = "topics:\n"
+                                           "  - name: acme\n"
+                                           "    query: acme\n"
+                                           "feeds:\n"
+                                           "  - name: hook\n"
+                                           "    type: webhook\n"
+                                           "    listen: 127.0.0.1:0\n"
+                                           "    path: /hook\n"
+                                           "    secret_env: ES_TEST_WEBHOOK_SECRET\n"
+                                           "    idle_timeout: 1s\n"
+                                           "    keepalive_timeout: 2500ms\n"
+                                           "sinks:\n"
+                                           "  - name: out\n"
+                                           "    type: stdout\n";
+
+static int host_setup_with(void **state, const char *yaml)
 {
     host *h = calloc(1, sizeof *h);
     assert_non_null(h);
@@ -377,8 +394,8 @@ static int host_setup(void **state)
     es_log_set_level(ES_LOG_WARN);
     es_error err;
     memset(&err, 0, sizeof err);
-    if (es_config_load_buffer(host_config_fmt, strlen(host_config_fmt), "webhook.yaml", NULL, NULL,
-                              &h->cfg, &err) != 0) {
+    if (es_config_load_buffer(yaml, strlen(yaml), "webhook.yaml", NULL, NULL, &h->cfg, &err) !=
+        0) {
         fail_msg("config: %d:%d: %s", err.line, err.col, err.msg);
     }
     assert_int_equal(uv_loop_init(&h->loop), 0);
@@ -401,6 +418,16 @@ static int host_setup(void **state)
     assert_int_equal(pthread_create(&h->thread, NULL, loop_main, h), 0);
     *state = h;
     return 0;
+}
+
+static int host_setup(void **state)
+{
+    return host_setup_with(state, host_config_fmt);
+}
+
+static int host_setup_keepalive(void **state)
+{
+    return host_setup_with(state, host_config_keepalive);
 }
 
 static int host_teardown(void **state)
@@ -686,6 +713,50 @@ static void test_slow_client_is_dropped(void **state)
     client_close(&c);
 }
 
+static double since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* keepalive_timeout (2.5 s here) closes an idle kept-alive connection;
+ * idle_timeout (1 s here) is the stall alarm and leaves it alone. */
+static void test_keepalive_timeout_is_its_own_key(void **state)
+{
+    host *h = *state;
+    client c;
+    assert_int_equal(client_open(&c, h->port), 0);
+    size_t n;
+    char *req = request("POST", "/hook", "{\"id\":\"ka1\",\"text\":\"acme\"}", 1, "", &n);
+    client_send(&c, req, n);
+    free(req);
+    resp r;
+    assert_int_equal(client_response(&c, &r), 0);
+    assert_int_equal(r.status, 202);
+    assert_false(r.conn_close);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Past idle_timeout: still open (it used to close here, at 1 s). */
+    assert_false(client_closed(&c, 1500));
+    req = request("POST", "/hook", "{\"id\":\"ka2\",\"text\":\"acme\"}", 1, "", &n);
+    client_send(&c, req, n);
+    free(req);
+    assert_int_equal(client_response(&c, &r), 0);
+    assert_int_equal(r.status, 202);
+    /* Then closed by the keep-alive timeout, counted from the last answer. */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_true(client_closed(&c, GUARD_MS));
+    double secs = since(&t0);
+    if (secs < 2.0 || secs > 15.0) {
+        fail_msg("kept-alive connection closed after %.2f s, keepalive_timeout is 2.5 s", secs);
+    }
+    client_close(&c);
+    char ids[256];
+    assert_int_equal(processed(h, ids, sizeof ids), 2);
+    assert_string_equal(ids, "ka1,ka2,");
+}
+
 static void test_many_connections_and_the_cap(void **state)
 {
     host *h = *state;
@@ -924,6 +995,117 @@ static void test_end_to_end(void **state)
     pthread_cond_destroy(&p.cv);
 }
 
+/* Wait until `path` holds `text` (count times); false after timeout_ms. */
+static bool wait_file_text(const char *path, const char *text, int count, int timeout_ms)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (since(&t0) * 1000 < timeout_ms) {
+        char *s = es_test_read_file(path, NULL);
+        int seen = 0;
+        for (const char *p = s; p != NULL && (p = strstr(p, text)) != NULL; p++) {
+            seen++;
+        }
+        free(s);
+        if (seen >= count) {
+            return true;
+        }
+        poll(NULL, 0, 100);
+    }
+    return false;
+}
+
+/*
+ * idle_timeout means for the webhook feed what it means for every feed:
+ * nothing pushed for that long raises feed_stalled, and the next mention
+ * resolves it. The listener's keep-alive has nothing to do with it.
+ */
+static void test_end_to_end_stall(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/es_webhook_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[512], alerts[512], cfgtext[2048];
+    snprintf(cfg, sizeof cfg, "%s/earshot.yaml", dir);
+    snprintf(alerts, sizeof alerts, "%s/alerts.ndjson", dir);
+    snprintf(cfgtext, sizeof cfgtext,
+             "state: %s/state.db\n"
+             "topics:\n"
+             "  - name: acme\n"
+             "    query: '@acme OR acme'\n"
+             "feeds:\n"
+             "  - name: hook\n"
+             "    type: webhook\n"
+             "    listen: 127.0.0.1:0\n"
+             "    path: /hooks/earshot\n"
+             "    secret_env: ES_TEST_WEBHOOK_SECRET\n"
+             "    idle_timeout: 1s\n"
+             "sinks:\n"
+             "  - name: archive\n"
+             "    type: file\n"
+             "    path: %s\n",
+             dir, alerts);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs(cfgtext, f);
+    fclose(f);
+
+    static proc p;
+    memset(&p, 0, sizeof p);
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    setenv("ES_TEST_WEBHOOK_SECRET", SECRET, 1);
+    p.pid = fork();
+    assert_true(p.pid >= 0);
+    if (p.pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", cfg, "--lexicons", ES_TEST_LEXICONS,
+              "--log-level", "info", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    p.err_fd = fds[0];
+    pthread_create(&p.drain, NULL, drain_main, &p);
+    int port = wait_port(&p);
+    bool stalled = port > 0 && wait_file_text(alerts, "\"kind\":\"feed_stalled\"", 1, 15000);
+    bool resolved = false;
+    if (stalled) {
+        resp r;
+        exchange(port, "POST", "/hooks/earshot",
+                 "{\"id\":\"after-stall\",\"text\":\"acme is fine today\"}", 1, "", &r);
+        assert_int_equal(r.status, 202);
+        resolved = wait_file_text(alerts, "\"kind\":\"feed_stalled\"", 2, 15000);
+    }
+    kill(p.pid, SIGTERM);
+    int st = 0;
+    waitpid(p.pid, &st, 0);
+    pthread_join(p.drain, NULL);
+    close(p.err_fd);
+    if (!stalled || !resolved) {
+        char *out = es_test_read_file(alerts, NULL);
+        fail_msg("feed_stalled %s:\n%s\nlog:\n%s", stalled ? "never resolved" : "never raised",
+                 out != NULL ? out : "(no alerts file)", p.log);
+    }
+    char *out = es_test_read_file(alerts, NULL);
+    assert_non_null(out);
+    const char *first = strstr(out, "\"kind\":\"feed_stalled\"");
+    assert_non_null(first);
+    assert_non_null(strstr(out, "\"status\":\"resolved\""));
+    assert_non_null(strstr(out, "feed hook has delivered no mention"));
+    free(out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -940,7 +1122,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slow_client_is_dropped, host_setup, host_teardown),
         cmocka_unit_test_setup_teardown(test_many_connections_and_the_cap, host_setup,
                                         host_teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_timeout_is_its_own_key,
+                                        host_setup_keepalive, host_teardown),
         cmocka_unit_test(test_end_to_end),
+        cmocka_unit_test(test_end_to_end_stall),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

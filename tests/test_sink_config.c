@@ -821,6 +821,7 @@ static void test_webhook_feed_limits(void **state)
                                "    listen: 127.0.0.1:8081\n"
                                "    max_connections: 4\n"
                                "    read_timeout: 2s\n"
+                               "    keepalive_timeout: 5s\n"
                                "    max_header_size: 4KiB\n";
     es_config *c = NULL;
     es_error err = {0};
@@ -833,10 +834,15 @@ static void test_webhook_feed_limits(void **state)
     assert_int_equal(es_config_item_int(d, "max_connections"), ES_WH_MAX_CONNECTIONS);
     assert_int_equal(es_config_item_int(d, "read_timeout"), ES_WH_READ_TIMEOUT_MS);
     assert_int_equal(es_config_item_int(d, "max_header_size"), ES_WH_MAX_HEADER_BYTES);
+    assert_int_equal(es_config_item_int(d, "keepalive_timeout"), ES_WH_KEEPALIVE_TIMEOUT_MS);
+    /* The keep-alive is not the stall alarm: idle_timeout keeps the
+     * default every feed has. */
+    assert_int_equal(es_config_item_int(d, "idle_timeout"), 600000);
     const es_config_item *t = es_config_feed(c, 1);
     assert_int_equal(es_config_item_int(t, "max_connections"), 4);
     assert_int_equal(es_config_item_int(t, "read_timeout"), 2000);
     assert_int_equal(es_config_item_int(t, "max_header_size"), 4096);
+    assert_int_equal(es_config_item_int(t, "keepalive_timeout"), 5000);
     es_config_free(c);
 }
 
