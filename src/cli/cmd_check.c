@@ -16,6 +16,7 @@
 #include "sink.h"
 #include "sink_config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,8 @@ static void usage(FILE *out)
                  "Validate a config file and print what it would do: each topic with its\n"
                  "normalized query and detector settings, each feed and each sink (secrets\n"
                  "redacted), and the state file. Every secret (*_env, *_file) must be\n"
-                 "readable.\n\n"
+                 "readable. The feeds, sinks and router are built as `earshot run` builds\n"
+                 "them at startup, and freed again: nothing connects or is sent.\n\n"
                  "  -c, --config FILE  the config to check\n"
                  "  -q, --quiet        print nothing when the config is valid\n"
                  "      --reference    print every config key (type, default, help) as\n"
@@ -602,6 +604,20 @@ static void print_bounds(FILE *out, const es_option *o)
         print_value(out, &hi);
     } else if (o->type == ES_OPT_LIST) {
         fprintf(out, ", %g..%g items", o->min, o->max);
+    } else if (o->type == ES_OPT_SIZE) {
+        /* As a user writes sizes: "1KiB..64MiB", not "1024..6.71089e+07". */
+        double b[2] = {o->min, o->max};
+        for (int i = 0; i < 2; i++) {
+            double v = b[i];
+            fputs(i == 0 ? ", " : "..", out);
+            if (v >= 1048576 && fmod(v, 1048576) == 0) {
+                fprintf(out, "%.0fMiB", v / 1048576);
+            } else if (v >= 1024 && fmod(v, 1024) == 0) {
+                fprintf(out, "%.0fKiB", v / 1024);
+            } else {
+                fprintf(out, "%.0f", v);
+            }
+        }
     } else {
         fprintf(out, ", %g..%g", o->min, o->max);
     }
