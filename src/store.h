@@ -14,10 +14,14 @@
  * the two repeats work whose alerts the spool already knows (it refuses a
  * repeated idempotency key), and never skips any.
  *
- * The dedup check never touches SQLite: an in-memory open-addressing table
- * of 64-bit hashes of (feed, id) answers it; SQLite is only the copy that
- * survives a restart. The table is bounded by retention (pruned by the
- * housekeeping timer) and by a row cap.
+ * The dedup check never touches SQLite: an in-memory set of 64-bit hashes
+ * of (feed, id) answers it; SQLite is only the copy that survives a
+ * restart. The set holds at most max_ids ids: it is allocated for that
+ * many when the store opens (about 32 bytes an id, 64 MiB at the default
+ * 2,000,000) and never grows, and the id seen longest ago is forgotten as
+ * each new one past the cap comes in, so neither a rehash nor a prune ever
+ * stalls the loop. Ids older than the retention are forgotten by
+ * es_store_prune().
  *
  * No transaction is held open between calls, so the spool's connection is
  * never blocked by this one. One es_store is used by one thread.
@@ -64,8 +68,8 @@ int es_store_cursor_set(es_store *s, const char *feed, const char *cursor);
 
 /*
  * Has `feed` seen this mention id? Returns 1 if so (a duplicate), else
- * records it (durable at the next commit) and returns 0; ES_ENOMEM if the
- * table cannot grow.
+ * records it (durable at the next commit; with max_ids already held, the
+ * oldest is forgotten) and returns 0.
  */
 int es_store_seen(es_store *s, const char *feed, const char *id, size_t id_len, int64_t now_ms);
 
@@ -76,8 +80,9 @@ int es_store_commit(es_store *s);
 size_t es_store_pending(const es_store *s);
 
 /*
- * Forget ids seen before now_ms - retention (and the oldest beyond the row
- * cap), in memory and on disk. Returns how many were forgotten, or ES_ESTATE.
+ * Forget ids seen before now_ms - retention, in memory and on disk (with
+ * the rows of ids the cap pushed out since the last commit). Returns how
+ * many were forgotten by age, or ES_ESTATE.
  */
 int es_store_prune(es_store *s, int64_t now_ms);
 /* Ids currently remembered. */

@@ -8,6 +8,8 @@
 
 #include "store.h"
 
+#include <sqlite3.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +132,59 @@ static void test_dedup_many(void **state)
     cleanup(path);
 }
 
+/* At the cap, every new id pushes the oldest out of a set kept about half
+ * full: deletes shift probe runs back, and no id may be lost or kept by
+ * mistake while that churns. */
+static void test_cap_churn(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    es_store_opts o = {.max_ids = 1000};
+    es_store *s = open_store(path, &o, T0);
+    char id[32];
+    for (int i = 0; i < 50000; i++) {
+        int n = snprintf(id, sizeof id, "c%d", i);
+        assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0 + i), 0);
+        if (i % 997 == 0 && i >= 1000) {
+            /* The newest 1000 are all there. */
+            for (int k = i - 999; k <= i; k++) {
+                n = snprintf(id, sizeof id, "c%d", k);
+                assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0 + i), 1);
+            }
+        }
+        if (i % 5000 == 0) {
+            assert_int_equal(es_store_commit(s), 0);
+        }
+        assert_int_equal(es_store_ids(s), i < 1000 ? (size_t)i + 1 : 1000);
+    }
+    /* The one before them is not (and, seen again, is new). */
+    assert_int_equal(es_store_seen(s, "f", "c48999", 6, T0 + 50000), 0);
+    es_store_close(s);
+    s = open_store(path, &o, T0);
+    assert_int_equal(es_store_ids(s), 1000);
+    assert_int_equal(es_store_seen(s, "f", "c49999", 6, T0), 1);
+    assert_int_equal(es_store_seen(s, "f", "c48999", 6, T0), 1);
+    assert_int_equal(es_store_seen(s, "f", "c49000", 6, T0), 0);
+    es_store_close(s);
+    cleanup(path);
+}
+
+static int64_t rows(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            n = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
 static void test_prune_by_age_and_cap(void **state)
 {
     (void)state;
@@ -137,26 +192,84 @@ static void test_prune_by_age_and_cap(void **state)
     es_store_opts o = {.retention_ms = 2 * DAY, .max_ids = 100};
     es_store *s = open_store(path, &o, T0);
     char id[32];
-    /* 50 old ids, 150 recent ones (with increasing times). */
+    /* 50 old ids, 40 recent ones (with increasing times). */
     for (int i = 0; i < 50; i++) {
         int n = snprintf(id, sizeof id, "old%d", i);
         assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0), 0);
     }
-    for (int i = 0; i < 150; i++) {
+    for (int i = 0; i < 40; i++) {
         int n = snprintf(id, sizeof id, "new%d", i);
         assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0 + 3 * DAY + i), 0);
     }
-    int dropped = es_store_prune(s, T0 + 3 * DAY + 200);
-    /* The old ones by age, then the oldest recent ones by the cap. */
-    assert_int_equal(dropped, 100);
+    /* The old ones go by age. */
+    assert_int_equal(es_store_prune(s, T0 + 3 * DAY + 200), 50);
+    assert_int_equal(es_store_ids(s), 40);
+    assert_int_equal(es_store_seen(s, "f", "old0", 4, T0 + 3 * DAY + 40), 0);
+    /* The cap holds as ids arrive, the oldest going first: of these 151,
+     * new50..new149 stay. */
+    for (int i = 40; i < 150; i++) {
+        int n = snprintf(id, sizeof id, "new%d", i);
+        assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0 + 3 * DAY + 41 + i), 0);
+        assert_true(es_store_ids(s) <= 100);
+    }
     assert_int_equal(es_store_ids(s), 100);
     assert_int_equal(es_store_seen(s, "f", "new149", 6, T0 + 4 * DAY), 1);
-    assert_int_equal(es_store_seen(s, "f", "old0", 4, T0 + 4 * DAY), 0);
+    assert_int_equal(es_store_seen(s, "f", "new50", 5, T0 + 4 * DAY), 1);
+    assert_int_equal(es_store_seen(s, "f", "old0", 4, T0 + 4 * DAY), 0); /* pushes new50 out */
+    assert_int_equal(es_store_ids(s), 100);
     es_store_close(s);
-    /* On disk too: reopening loads only what is left (+ the re-seen one). */
-    s = open_store(path, &o, T0 + 3 * DAY + 200);
-    assert_int_equal(es_store_ids(s), 101);
+    /* On disk too: exactly the ids held, and reopening loads them. */
+    assert_int_equal(rows(path, "SELECT count(*) FROM seen_ids"), 100);
+    s = open_store(path, &o, T0 + 4 * DAY);
+    assert_int_equal(es_store_ids(s), 100);
+    assert_int_equal(es_store_seen(s, "f", "new51", 5, T0 + 4 * DAY), 1);
+    assert_int_equal(es_store_seen(s, "f", "old0", 4, T0 + 4 * DAY), 1);
+    assert_int_equal(es_store_seen(s, "f", "new50", 5, T0 + 4 * DAY), 0);
     es_store_close(s);
+    /* A smaller cap at the next start keeps the newest: new142..new149,
+     * old0, new50. */
+    o.max_ids = 10;
+    s = open_store(path, &o, T0 + 4 * DAY);
+    assert_int_equal(es_store_ids(s), 10);
+    assert_int_equal(es_store_seen(s, "f", "new50", 5, T0 + 4 * DAY), 1);
+    assert_int_equal(es_store_seen(s, "f", "new142", 6, T0 + 4 * DAY), 1);
+    assert_int_equal(es_store_seen(s, "f", "new141", 6, T0 + 4 * DAY), 0);
+    es_store_close(s);
+    assert_int_equal(rows(path, "SELECT count(*) FROM seen_ids"), 10);
+    cleanup(path);
+}
+
+/* A state file from before seen_ids (rows keyed by hash in feed_seen) is
+ * converted when opened: same ids, old table gone. */
+static void test_old_state_file(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    es_store *s = open_store(path, NULL, T0);
+    char id[32];
+    for (int i = 0; i < 300; i++) {
+        int n = snprintf(id, sizeof id, "m%d", i);
+        assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0 + i), 0);
+    }
+    es_store_close(s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE feed_seen (h INTEGER PRIMARY KEY, seen_ms INTEGER "
+                                  "NOT NULL); INSERT INTO feed_seen SELECT h, seen_ms FROM "
+                                  "seen_ids; DROP TABLE seen_ids;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    es_store_opts o = {.max_ids = 200};
+    s = open_store(path, &o, T0 + 1000);
+    assert_int_equal(es_store_ids(s), 200);
+    assert_int_equal(es_store_seen(s, "f", "m299", 4, T0 + 1000), 1);
+    assert_int_equal(es_store_seen(s, "f", "m100", 4, T0 + 1000), 1);
+    assert_int_equal(es_store_seen(s, "f", "m99", 3, T0 + 1000), 0);
+    es_store_close(s);
+    assert_int_equal(rows(path, "SELECT count(*) FROM sqlite_master WHERE name = 'feed_seen'"), 0);
+    assert_int_equal(rows(path, "SELECT count(*) FROM seen_ids"), 200);
     cleanup(path);
 }
 
@@ -228,6 +341,8 @@ int main(void)
         cmocka_unit_test(test_dedup_per_feed_and_persisted),
         cmocka_unit_test(test_dedup_many),
         cmocka_unit_test(test_prune_by_age_and_cap),
+        cmocka_unit_test(test_old_state_file),
+        cmocka_unit_test(test_cap_churn),
         cmocka_unit_test(test_crash_keeps_exactly_the_commits),
         cmocka_unit_test(test_bad_path),
     };
