@@ -114,7 +114,7 @@ void es_complaint_to_alert(const es_mention *m, const char *topic, double compla
                 es__detect_human_count((double)m->followers, f, sizeof f);
                 sb_adds(&wb, f);
             }
-            sb_adds(&wb, " followers)");
+            sb_adds(&wb, m->followers == 1 ? " follower)" : " followers)");
         }
     } else {
         sb_adds(&wb, "someone");
@@ -130,7 +130,15 @@ void es_complaint_to_alert(const es_mention *m, const char *topic, double compla
     }
     sb_add(&su, ": \"", 3);
     if (n > 0) {
+        size_t from = su.len;
         sb_add(&su, m->text.ptr, n);
+        /* A summary is one line: line breaks and tabs in the quote as spaces. */
+        for (size_t i = from; i < su.len; i++) {
+            char c = su.p[i];
+            if (c == '\n' || c == '\r' || c == '\t') {
+                su.p[i] = ' ';
+            }
+        }
     }
     if (n < (m->text.ptr != NULL ? m->text.len : 0)) {
         sb_add(&su, "...", 3);

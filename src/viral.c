@@ -607,6 +607,55 @@ int es_viral_tick(es_viral *v, int64_t now_ms, es_viral_event *ev, int max_ev)
 /* Alerts                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The start of a post for a summary, which is one line: at most `max`
+ * bytes, cut at a UTF-8 boundary, with "..." when something was left out,
+ * and line breaks and tabs as spaces.
+ */
+static void quote_start(char *out, size_t cap, const char *text, size_t max)
+{
+    size_t n = strlen(text);
+    bool cut = n > max;
+    if (cut) {
+        n = max;
+        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) {
+            n--;
+        }
+    }
+    if (n + 4 > cap) {
+        n = cap > 4 ? cap - 4 : 0;
+        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) {
+            n--;
+        }
+        cut = true;
+    }
+    if (cut) {
+        /* At the end of a word when one ends near the cut ("a full
+         * refund..." rather than "a full refun..."). */
+        size_t w = n;
+        while (w > 0 && n - w < 32 && text[w] != ' ' && text[w] != '\n' && text[w] != '\t') {
+            w--;
+        }
+        if (w > 0 && n - w < 32) {
+            n = w;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = text[i];
+        out[i] = (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+    }
+    if (cut) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+}
+
+static const char *plural(long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 void es_viral_to_alert(const es_viral_event *ev, const char *topic, es_detect_alert_text *t,
                        es_alert_mention *m, es_alert *a)
 {
@@ -621,14 +670,17 @@ void es_viral_to_alert(const es_viral_event *ev, const char *topic, es_detect_al
         es__detect_human_duration(ev->campaign_window_ms, win, sizeof win);
         if (ev->resolved) {
             snprintf(t->summary, sizeof t->summary,
-                     "%s: the campaign of near-identical posts has gone quiet (%lld posts from "
-                     "about %lld authors)",
-                     nm, (long long)ev->posts, (long long)ev->authors);
+                     "%s: the campaign of near-identical posts has gone quiet (%lld %s from "
+                     "about %lld %s)",
+                     nm, (long long)ev->posts, plural(ev->posts, "post", "posts"),
+                     (long long)ev->authors, plural(ev->authors, "author", "authors"));
         } else {
+            char q[128];
+            quote_start(q, sizeof q, ev->text, 120);
             snprintf(t->summary, sizeof t->summary,
-                     "%s: %lld near-identical posts from about %lld authors within %s, "
-                     "like \"%.120s\"",
-                     nm, (long long)ev->posts, (long long)ev->authors, win, ev->text);
+                     "%s: %lld near-identical %s from about %lld %s within %s, like \"%s\"", nm,
+                     (long long)ev->posts, plural(ev->posts, "post", "posts"),
+                     (long long)ev->authors, plural(ev->authors, "author", "authors"), win, q);
         }
         es_buf_printf(&b, "{\"reason\":\"campaign\",\"posts\":%lld,\"authors\":%lld,"
                           "\"window_seconds\":%lld}",
@@ -638,9 +690,9 @@ void es_viral_to_alert(const es_viral_event *ev, const char *topic, es_detect_al
     case ES_VIRAL_REACH:
         snprintf(t->fingerprint, sizeof t->fingerprint, "%s/viral_post/%s", nm, ev->post_id);
         es__detect_human_count(ev->followers, f, sizeof f);
-        snprintf(t->summary, sizeof t->summary,
-                 "%s: complaint from %s, who has %s followers", nm,
-                 ev->author[0] ? ev->author : "an author", f);
+        snprintf(t->summary, sizeof t->summary, "%s: complaint from %s, who has %s %s", nm,
+                 ev->author[0] ? ev->author : "an author", f,
+                 strcmp(f, "1") == 0 ? "follower" : "followers");
         es_buf_adds(&b, "{\"reason\":\"reach\",\"followers\":");
         es_buf_json_fixed(&b, ev->followers, 0);
         es_buf_addc(&b, '}');
