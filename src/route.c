@@ -26,9 +26,11 @@
  * Scheduling is a min-heap of groups by their next due time, so pushing an
  * alert or advancing time costs O(log groups), not a scan.
  */
+#include "log.h"
 #include "route_int.h"
 #include "timefmt.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,12 @@
 /* Mention text kept per quoted mention; the alert JSON prints 1,000 bytes. */
 #define MAX_TEXT 4096
 #define MAX_MENTIONS 10
+/* Rows in route_waiting (alerts waiting in a group, per group): past it a
+ * grouped alert waits in memory only, with a warning, so a runaway stream
+ * cannot grow the state file without bound. */
+#define MAX_WAITING 100000
+
+#define COMP "route"
 
 /* ---- Alerts, copied ------------------------------------------------------------ */
 
@@ -52,6 +60,8 @@ typedef struct ralert {
     uint64_t fp_hash;
     bool stateful;
     bool folded;
+    bool alone;    /* went alone to the every-alert receivers when pushed */
+    bool restored; /* taken back from the state file (route_waiting) */
     int refs;
 } ralert;
 
@@ -244,11 +254,15 @@ typedef struct rgroup {
     es_label labels[ES_RL_COUNT];
     size_t n_labels;
     ralert **m;
+    /* Per member: its route_waiting row while it waits for the group's next
+     * notification (-1: waiting, in memory only), 0 once notified. */
+    int64_t *row;
     size_t n, cap;
     uint32_t *ix; /* open addressing: member index + 1, 0 = empty */
     size_t ixcap;
     size_t overflow; /* alerts counted beyond MAX_MEMBERS */
     int64_t next_ms, last_sent_ms, last_alert_ms;
+    int64_t opened_ms;
     bool sent, dirty;
     size_t hpos;
     uint64_t seq; /* creation order: breaks ties between groups due together */
@@ -287,8 +301,18 @@ struct es_router {
     es_alert *alerts;
     const char *const **vals;
     size_t capalerts;
+    es_alert *fresh; /* the alerts every-alert receivers have not had */
+    size_t capfresh;
     es_router_stats st;
     uint64_t seq;
+    /* Waiting members kept in the state database (route_waiting), on the
+     * caller's connection so the rows commit in the caller's batch with
+     * the notifications that end them. NULL without a database. */
+    sqlite3 *sql;
+    sqlite3_stmt *st_ins, *st_del;
+    es_buf wbuf;
+    size_t nwaiting, cap_waiting;
+    bool cap_warned, db_warned;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -409,18 +433,132 @@ static size_t index_slot(const rgroup *g, const ralert *ra)
     return h;
 }
 
+/* ---- Waiting members in the state database ---------------------------------- */
+
+/*
+ * A member waits from the moment it joins a group (or changes status in
+ * it) until the group's next notification goes out; the notification is
+ * spooled in the same batch as the row's DELETE, so after a crash either
+ * both happened or neither did. A row holds the alert as its notification
+ * JSON (one alert, its route labels beside it), the route node and group it
+ * waits in, when it was pushed, and when the group opened or was last
+ * notified (told), which is what a new router needs to rebuild the group.
+ */
+
+static void db_warn(es_router *r, const char *what)
+{
+    if (!r->db_warned) {
+        ES_LOG_WARN(COMP, "state file: cannot %s a waiting alert: %s (it waits in memory only)",
+                    what, sqlite3_errmsg(r->sql));
+        r->db_warned = true;
+    }
+}
+
+/* Record ra waiting in g; the row id, or -1 when it waits in memory only
+ * (no database, the cap, or a failed write: logged). */
+static int64_t wait_record(es_router *r, const rgroup *g, const ralert *ra, int64_t now)
+{
+    if (r->st_ins == NULL) {
+        return -1;
+    }
+    if (r->nwaiting >= r->cap_waiting) {
+        if (!r->cap_warned) {
+            ES_LOG_WARN(COMP,
+                        "%zu alerts already wait in groups in the state file (the most it "
+                        "keeps); alerts grouped from now on wait in memory only and are lost "
+                        "if the process dies before their group is sent",
+                        r->nwaiting);
+            r->cap_warned = true;
+        }
+        return -1;
+    }
+    es_label labels[ES_RL_COUNT];
+    size_t nl = 0;
+    for (size_t i = 0; i < ES_RL_COUNT; i++) {
+        if (i != ES_RL_STATUS) { /* the alert says it; a fixed key of the JSON */
+            labels[nl].key = es_route_label_name((es_route_label)i);
+            labels[nl++].value = ra->labels[i];
+        }
+    }
+    es_notification n = {
+        .key = "", .group = g->key, .alerts = &ra->a, .n_alerts = 1, .count = 1,
+        .labels = labels, .n_labels = nl,
+    };
+    es_buf_reset(&r->wbuf);
+    if (es_notification_to_json(&n, &r->wbuf) != 0) {
+        return -1; /* over the buffer's ceiling: an alert this big stays in memory */
+    }
+    sqlite3_stmt *st = r->st_ins;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)g->route->index);
+    sqlite3_bind_text(st, 2, g->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int64(st, 4, g->sent ? g->last_sent_ms : g->opened_ms);
+    sqlite3_bind_int(st, 5, g->sent);
+    sqlite3_bind_int64(st, 6, ra->a.at_ms);
+    sqlite3_bind_int(st, 7, ra->a.at_text != NULL);
+    sqlite3_bind_text(st, 8, r->wbuf.data, (int)r->wbuf.len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 9, ra->alone);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        db_warn(r, "record");
+        return -1;
+    }
+    r->db_warned = false;
+    r->nwaiting++;
+    return (int64_t)sqlite3_last_insert_rowid(r->sql);
+}
+
+/* The member was notified or dropped on purpose: its row goes. */
+static void wait_forget(es_router *r, int64_t row)
+{
+    if (row <= 0 || r->st_del == NULL) {
+        return;
+    }
+    sqlite3_bind_int64(r->st_del, 1, row);
+    int rc = sqlite3_step(r->st_del);
+    sqlite3_reset(r->st_del);
+    if (rc != SQLITE_DONE) {
+        db_warn(r, "delete");
+        return;
+    }
+    r->nwaiting -= r->nwaiting > 0;
+    if (r->nwaiting < r->cap_waiting) {
+        r->cap_warned = false;
+    }
+}
+
+/* The row for ra waiting in g: the one a restore hands over, else new. */
+static int64_t wait_take(es_router *r, const rgroup *g, const ralert *ra, int64_t now,
+                         int64_t *adopt)
+{
+    if (adopt != NULL && *adopt > 0) {
+        int64_t row = *adopt;
+        *adopt = 0;
+        return row;
+    }
+    return wait_record(r, g, ra, now);
+}
+
 static void group_free(rgroup *g)
 {
     for (size_t i = 0; i < g->n; i++) {
         unref(g->m[i]);
     }
     free(g->m);
+    free(g->row);
     free(g->ix);
     free(g);
 }
 
+/* The group ends (sent its last notification, went quiet, or fired and
+ * resolved unseen): whatever still waits in it was dropped on purpose. */
 static void group_close(es_router *r, rgroup *g)
 {
+    for (size_t i = 0; i < g->n; i++) {
+        wait_forget(r, g->row[i]);
+    }
     heap_remove(r, g);
     rgroup **pp = &r->buckets[g->hash & (r->nbuckets - 1)];
     while (*pp != g) {
@@ -515,6 +653,7 @@ static rgroup *group_open(es_router *r, const es_rnode *node, const ralert *ra, 
     g->seq = r->seq++;
     g->next_ms = now + node->group_wait_ms;
     g->last_alert_ms = now;
+    g->opened_ms = now;
     if (index_rebuild(g) != 0 ||
         grow((void **)&r->heap, &r->capheap, r->nheap + 1, sizeof *r->heap) != 0) {
         group_free(g);
@@ -550,16 +689,51 @@ static void mark_dirty(es_router *r, rgroup *g, int64_t now)
     }
 }
 
-static int group_put(es_router *r, rgroup *g, ralert *ra, int64_t now)
+/* Append ra as a new member, waiting (its row from *adopt, or new). */
+static int group_add(es_router *r, rgroup *g, ralert *ra, int64_t now, int64_t *adopt)
+{
+    size_t cap = g->cap;
+    if (grow((void **)&g->m, &g->cap, g->n + 1, sizeof *g->m) != 0) {
+        return ES_ENOMEM;
+    }
+    if (g->cap != cap || g->row == NULL) {
+        int64_t *row = realloc(g->row, g->cap * sizeof *row);
+        if (row == NULL) {
+            return ES_ENOMEM;
+        }
+        g->row = row;
+    }
+    ra->refs++;
+    g->m[g->n] = ra;
+    g->row[g->n] = wait_take(r, g, ra, now, adopt);
+    g->n++;
+    if (g->n * 2 + 2 > g->ixcap) {
+        return index_rebuild(g);
+    }
+    g->ix[index_slot(g, ra)] = (uint32_t)g->n;
+    return 0;
+}
+
+/*
+ * ra joins g at now. A new member, one whose status changed, or one that
+ * replaces a member still waiting waits for the group's next notification
+ * (and has a row in route_waiting meanwhile; *adopt: the row a restore
+ * already has, may be NULL).
+ */
+static int group_put(es_router *r, rgroup *g, ralert *ra, int64_t now, int64_t *adopt)
 {
     g->last_alert_ms = now;
     size_t slot = index_slot(g, ra);
     if (g->ix[slot] != 0) {
-        ralert **cur = &g->m[g->ix[slot] - 1];
+        size_t i = g->ix[slot] - 1;
+        ralert **cur = &g->m[i];
         bool changed = (*cur)->a.resolved != ra->a.resolved;
+        bool waiting = g->row[i] != 0 || changed;
         ra->refs++;
         unref(*cur);
         *cur = ra;
+        wait_forget(r, g->row[i]);
+        g->row[i] = waiting ? wait_take(r, g, ra, now, adopt) : 0;
         if (changed) {
             mark_dirty(r, g, now);
         }
@@ -573,17 +747,9 @@ static int group_put(es_router *r, rgroup *g, ralert *ra, int64_t now)
         mark_dirty(r, g, now);
         return 0;
     }
-    if (grow((void **)&g->m, &g->cap, g->n + 1, sizeof *g->m) != 0) {
-        return ES_ENOMEM;
-    }
-    ra->refs++;
-    g->m[g->n++] = ra;
-    if (g->n * 2 + 2 > g->ixcap) {
-        if (index_rebuild(g) != 0) {
-            return ES_ENOMEM;
-        }
-    } else {
-        g->ix[slot] = (uint32_t)g->n;
+    int rc = group_add(r, g, ra, now, adopt);
+    if (rc != 0) {
+        return rc;
     }
     mark_dirty(r, g, now);
     return 0;
@@ -674,6 +840,7 @@ static int prune_resolved(rgroup *g)
         if (g->m[i]->a.resolved) {
             unref(g->m[i]);
         } else {
+            g->row[k] = g->row[i];
             g->m[k++] = g->m[i];
         }
     }
@@ -781,9 +948,32 @@ static int flush(es_router *r, rgroup *g, int64_t t)
     };
     es_notification all = note;
     all.n_alerts = laid;
+    /* A restored alert went alone to the every-alert receivers when it was
+     * pushed (by the router it was pushed to: after a reload those may be
+     * other sinks); they do not get it again. */
+    size_t again = 0;
+    for (size_t i = 0; i < laid; i++) {
+        again += r->sort[i]->restored && r->sort[i]->alone;
+    }
+    if (again > 0) {
+        if (grow((void **)&r->fresh, &r->capfresh, laid, sizeof *r->fresh) != 0) {
+            return ES_ENOMEM;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < laid; i++) {
+            if (!(r->sort[i]->restored && r->sort[i]->alone)) {
+                r->fresh[k++] = r->sort[i]->a;
+            }
+        }
+        all.alerts = r->fresh;
+        all.n_alerts = k;
+        all.count = note.count - again;
+    }
     for (size_t i = 0; i < n_receivers && rc == 0; i++) {
         bool every = r->wants_all != NULL && r->wants_all(r->wants_all_ud, receivers[i]);
-        rc = emit(r, receivers[i], every ? &all : &note, t);
+        if (!every || all.n_alerts > 0) {
+            rc = emit(r, receivers[i], every ? &all : &note, t);
+        }
     }
     if (rc == 0 && node->esc != NULL) {
         int tier = es_escalation_start_tier(node->esc, r->vals, shown);
@@ -791,6 +981,12 @@ static int flush(es_router *r, rgroup *g, int64_t t)
     }
     if (rc != 0) {
         return rc;
+    }
+    /* Everything that waited is in this notification (counted, if not
+     * shown), which the caller spools in the same batch: the rows go. */
+    for (size_t i = 0; i < g->n; i++) {
+        wait_forget(r, g->row[i]);
+        g->row[i] = 0;
     }
     g->sent = true;
     g->dirty = false;
@@ -917,7 +1113,7 @@ static int try_fold(es_router *r, ralert *ra, int64_t now)
                     return rc;
                 }
                 rgroup *g = group_find(r, r->matched[i], &h);
-                if (g != NULL && (rc = group_put(r, g, ra, now)) != 0) {
+                if (g != NULL && (rc = group_put(r, g, ra, now, NULL)) != 0) {
                     return rc;
                 }
             }
@@ -925,6 +1121,251 @@ static int try_fold(es_router *r, ralert *ra, int64_t now)
         }
     }
     return 0;
+}
+
+/* Put ra in the group it names on every route it matched (r->matched),
+ * opening groups as needed. *routed: some route had a receiver. */
+static int place(es_router *r, ralert *ra, int64_t now, bool *routed)
+{
+    int rc = 0;
+    for (size_t i = 0; i < r->nmatched && rc == 0; i++) {
+        const es_rnode *node = r->matched[i];
+        if (node->n_receivers == 0 && node->esc == NULL) {
+            continue;
+        }
+        *routed = true;
+        uint64_t h;
+        if ((rc = group_key(r, node, ra)) != 0) {
+            break;
+        }
+        rgroup *g = group_find(r, node, &h);
+        if (g == NULL) {
+            if (ra->a.resolved) {
+                continue; /* nothing open to resolve */
+            }
+            if ((g = group_open(r, node, ra, h, now)) == NULL) {
+                rc = ES_ENOMEM;
+                break;
+            }
+        }
+        rc = group_put(r, g, ra, now, NULL);
+    }
+    return rc;
+}
+
+/* ---- Restoring waiting alerts ------------------------------------------------------ */
+
+static void index_nodes(const es_rnode *n, const es_rnode **out, size_t max)
+{
+    if (n->index < max) {
+        out[n->index] = n;
+    }
+    for (size_t i = 0; i < n->n_children; i++) {
+        index_nodes(&n->children[i], out, max);
+    }
+}
+
+/*
+ * Put a restored member back into the group its row names: node (NULL if
+ * the tree has no such node any more) and key grp. The group is reopened
+ * only if the alert still routes there by itself; otherwise (it was folded
+ * into a wave whose group is gone, or the tree changed) returns 0 and the
+ * caller routes it afresh. `told`: the group had been notified before the
+ * alert joined, at since_ms; else it opened at since_ms.
+ */
+static int restore_place(es_router *r, ralert *ra, const es_rnode *node, const char *grp,
+                         int64_t pushed, int64_t since, bool told, int64_t *adopt, bool *placed)
+{
+    *placed = false;
+    if (node == NULL || (node->n_receivers == 0 && node->esc == NULL)) {
+        return 0;
+    }
+    es_buf_reset(&r->key);
+    int rc = es_buf_adds(&r->key, grp);
+    if (rc != 0) {
+        return 0;
+    }
+    uint64_t h;
+    rgroup *g = group_find(r, node, &h);
+    if (g == NULL) {
+        if ((rc = route_alert(r, ra)) != 0) {
+            return rc;
+        }
+        bool routes = false;
+        for (size_t i = 0; i < r->nmatched && !routes; i++) {
+            routes = r->matched[i] == node;
+        }
+        if (!routes || (rc = group_key(r, node, ra)) != 0 || strcmp(r->key.data, grp) != 0) {
+            return rc;
+        }
+        if (ra->a.resolved && !told) {
+            return 0; /* resolves what nobody was told about */
+        }
+        if ((g = group_open(r, node, ra, h, since)) == NULL) {
+            return ES_ENOMEM;
+        }
+    }
+    if (told && !g->sent) {
+        /* Its group had been notified: the next one is an update, due
+         * group_interval after that one. */
+        g->sent = true;
+        g->last_sent_ms = since;
+        if (!g->dirty) {
+            set_next(r, g, INT64_MAX);
+        }
+    }
+    *placed = true;
+    if (ra->a.resolved && told && g->ix[index_slot(g, ra)] == 0) {
+        /* The firing alert it resolves was notified (and its row went):
+         * the resolution is what still has to be said. */
+        g->last_alert_ms = pushed;
+        if ((rc = group_add(r, g, ra, pushed, adopt)) != 0) {
+            return rc;
+        }
+        mark_dirty(r, g, pushed);
+        return 0;
+    }
+    return group_put(r, g, ra, pushed, adopt);
+}
+
+/* The row under st back into the router. st is reset here, before
+ * anything is written: restoring deletes and inserts rows of the table it
+ * reads. */
+static int restore_row(es_router *r, sqlite3_stmt *st, const es_rnode **nodes)
+{
+    int64_t id = sqlite3_column_int64(st, 0);
+    int64_t ni = sqlite3_column_int64(st, 1);
+    const char *g = (const char *)sqlite3_column_text(st, 2);
+    int64_t pushed = sqlite3_column_int64(st, 3);
+    int64_t since = sqlite3_column_int64(st, 4);
+    bool told = sqlite3_column_int(st, 5) != 0;
+    int64_t at_ms = sqlite3_column_int64(st, 6);
+    bool verbatim = sqlite3_column_int(st, 7) != 0;
+    const char *doc_text = (const char *)sqlite3_column_text(st, 8);
+    size_t doc_len = (size_t)sqlite3_column_bytes(st, 8);
+    bool alone = sqlite3_column_int(st, 9) != 0;
+    es_notification_doc doc;
+    es_error err;
+    memset(&err, 0, sizeof err);
+    char *grp = g != NULL ? strdup(g) : NULL;
+    int prc = ES_EFIELD;
+    if (grp != NULL && doc_text != NULL) {
+        prc = es_notification_parse(doc_text, doc_len, &doc, &err);
+    }
+    sqlite3_reset(st);
+    if (prc != 0) {
+        /* Another version's row, or damage: one bad row must not stop the
+         * engine; it is dropped, loudly. */
+        ES_LOG_WARN(COMP, "state file: waiting alert %lld unreadable (%s); dropped", (long long)id,
+                    grp == NULL || doc_text == NULL ? "empty" : err.msg);
+        free(grp);
+        wait_forget(r, id);
+        return prc == ES_ENOMEM ? ES_ENOMEM : 0;
+    }
+    es_alert a = doc.alerts[0];
+    /* The JSON's "at" has whole seconds; the alert's time (and so its id)
+     * is the exact one. */
+    a.at_ms = at_ms;
+    if (!verbatim) {
+        a.at_text = NULL;
+    }
+    ralert *ra = copy_alert(&a, doc.n.labels, doc.n.n_labels);
+    es_notification_doc_free(&doc);
+    if (ra == NULL) {
+        free(grp);
+        return ES_ENOMEM;
+    }
+    ra->alone = alone;
+    ra->restored = true;
+    if (is_source(r, ra)) {
+        track_source(r, ra);
+    }
+    const es_rnode *node = ni >= 0 && (uint64_t)ni < r->rc->n_nodes ? nodes[ni] : NULL;
+    int64_t adopt = id;
+    bool placed = false;
+    int rc = restore_place(r, ra, node, grp, pushed, since, told, &adopt, &placed);
+    free(grp);
+    if (rc == 0 && !placed) {
+        /* Route it afresh (new rows), as a push at its time that no
+         * silence stops: it was accepted then. */
+        int f = ra->a.resolved ? 0 : try_fold(r, ra, pushed);
+        if (f < 0) {
+            rc = f;
+        } else if (f == 0 && (rc = route_alert(r, ra)) == 0) {
+            bool routed = false;
+            rc = place(r, ra, pushed, &routed);
+        }
+    }
+    /* Nobody took the row over (it resolves nothing open, or routes
+     * nowhere now): it goes. */
+    wait_forget(r, adopt);
+    unref(ra);
+    return rc;
+}
+
+/*
+ * A router on a state database takes back the alerts that were waiting in
+ * groups when the last router on it stopped without sending them (a crash,
+ * kill -9, or a reload), in push order, with their original push times:
+ * each group is due when it would have been, or at the next advance if
+ * that has passed. Nothing is emitted here.
+ */
+static int restore(es_router *r)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t last_id = 0;
+    if (sqlite3_prepare_v2(r->sql, "SELECT count(*), max(id) FROM route_waiting", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        r->nwaiting = (size_t)sqlite3_column_int64(st, 0);
+        last_id = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (r->nwaiting == 0) {
+        return 0;
+    }
+    const es_rnode **nodes = calloc(r->rc->n_nodes + 1, sizeof *nodes);
+    if (nodes == NULL) {
+        return ES_ENOMEM;
+    }
+    index_nodes(&r->rc->root, nodes, r->rc->n_nodes);
+    /* One row per step, past the previous id and up to the last row that
+     * was there at the start (rows written while restoring come after). */
+    if (sqlite3_prepare_v2(r->sql,
+                           "SELECT id, node, grp, pushed_ms, since_ms, told, at_ms, at_verbatim,"
+                           " doc, alone FROM route_waiting WHERE id > ? AND id <= ? ORDER BY id LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        ES_LOG_WARN(COMP, "state file: cannot read waiting alerts: %s", sqlite3_errmsg(r->sql));
+        free(nodes);
+        return 0;
+    }
+    size_t n = 0;
+    int64_t id = 0;
+    int rc = 0;
+    for (;;) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, last_id);
+        int step = sqlite3_step(st);
+        if (step != SQLITE_ROW) {
+            if (step != SQLITE_DONE) {
+                ES_LOG_WARN(COMP, "state file: cannot read waiting alerts: %s",
+                            sqlite3_errmsg(r->sql));
+            }
+            break;
+        }
+        id = sqlite3_column_int64(st, 0);
+        n++;
+        if ((rc = restore_row(r, st, nodes)) != 0) {
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    free(nodes);
+    if (n > 0) {
+        ES_LOG_INFO(COMP, "state file: %zu waiting alerts read back, %zu groups waiting", n,
+                    r->ngroups);
+    }
+    return rc;
 }
 
 /* ---- Public ------------------------------------------------------------------------ */
@@ -953,6 +1394,9 @@ int es_router_new(const es_route_conf *rc, es_route_db *db, es_route_emit_fn emi
     }
     es_buf_init(&r->key, 64 * 1024);
     es_buf_init(&r->nkey, 64 * 1024);
+    /* An alert is at most ~10 quoted mentions of 4 KiB plus its details. */
+    es_buf_init(&r->wbuf, 1024 * 1024);
+    r->cap_waiting = MAX_WAITING;
     r->nbuckets = 64;
     r->buckets = calloc(r->nbuckets, sizeof *r->buckets);
     if (r->buckets == NULL ||
@@ -960,8 +1404,34 @@ int es_router_new(const es_route_conf *rc, es_route_db *db, es_route_emit_fn emi
         es_router_free(r);
         return ES_ENOMEM;
     }
+    if (!r->own_db) {
+        /* Waiting alerts are durable only with a real state database:
+         * without one (backfill, tests) routing is as it always was. */
+        r->sql = es__route_db_sqlite(r->db);
+        if (sqlite3_prepare_v2(r->sql,
+                               "INSERT INTO route_waiting(node, grp, pushed_ms, since_ms, told,"
+                               " at_ms, at_verbatim, doc, alone) VALUES(?,?,?,?,?,?,?,?,?)",
+                               -1, &r->st_ins, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(r->sql, "DELETE FROM route_waiting WHERE id = ?", -1, &r->st_del,
+                               NULL) != SQLITE_OK) {
+            ES_LOG_WARN(COMP, "state file: %s; grouped alerts wait in memory only",
+                        sqlite3_errmsg(r->sql));
+            sqlite3_finalize(r->st_ins);
+            sqlite3_finalize(r->st_del);
+            r->st_ins = r->st_del = NULL;
+        } else if ((rc_code = restore(r)) != 0) {
+            es_router_free(r);
+            return rc_code;
+        }
+    }
     *out = r;
     return 0;
+}
+
+void es__router_set_waiting_cap(es_router *r, size_t cap)
+{
+    r->cap_waiting = cap;
+    r->cap_warned = false;
 }
 
 void es_router_set_wants_all(es_router *r, es_route_all_fn fn, void *ud)
@@ -987,9 +1457,15 @@ void es_router_free(es_router *r)
     free(r->matched);
     free(r->sort);
     free(r->alerts);
+    free(r->fresh);
     free(r->vals);
     es_buf_free(&r->key);
     es_buf_free(&r->nkey);
+    es_buf_free(&r->wbuf);
+    /* The rows of waiting alerts stay: the next router on this database
+     * takes them back. */
+    sqlite3_finalize(r->st_ins);
+    sqlite3_finalize(r->st_del);
     es_escalator_free(r->esc);
     if (r->own_db) {
         es_route_db_close(r->db);
@@ -1049,28 +1525,10 @@ int es_router_push(es_router *r, const es_alert *a, const es_label *extra, size_
             }
         }
     }
+    ra->alone = r->wants_all != NULL;
     bool routed = false;
-    for (size_t i = 0; i < r->nmatched && rc == 0; i++) {
-        const es_rnode *node = r->matched[i];
-        if (node->n_receivers == 0 && node->esc == NULL) {
-            continue;
-        }
-        routed = true;
-        uint64_t h;
-        if ((rc = group_key(r, node, ra)) != 0) {
-            break;
-        }
-        rgroup *g = group_find(r, node, &h);
-        if (g == NULL) {
-            if (ra->a.resolved) {
-                continue; /* nothing open to resolve */
-            }
-            if ((g = group_open(r, node, ra, h, now_ms)) == NULL) {
-                rc = ES_ENOMEM;
-                break;
-            }
-        }
-        rc = group_put(r, g, ra, now_ms);
+    if (rc == 0) {
+        rc = place(r, ra, now_ms, &routed);
     }
     if (!routed) {
         r->st.unrouted++;

@@ -58,4 +58,8 @@ struct es_route_conf {
     bool defaulted; /* no `route:` in the file */
 };
 
+/* Tests: the most rows of waiting alerts a router keeps in the state
+ * database (default 100,000). */
+void es__router_set_waiting_cap(es_router *r, size_t cap);
+
 #endif

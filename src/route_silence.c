@@ -61,7 +61,21 @@ static const char schema[] =
     " seq INTEGER NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX IF NOT EXISTS escalation_open ON escalation_incidents(policy, grp)"
     " WHERE state < 2;"
-    "CREATE INDEX IF NOT EXISTS escalation_due ON escalation_incidents(next_ms) WHERE state = 0;";
+    "CREATE INDEX IF NOT EXISTS escalation_due ON escalation_incidents(next_ms) WHERE state = 0;"
+    /* Alerts waiting in a group (route.c): one row per (alert, group) not
+     * yet notified, so a restarted or reloaded router gets them back.
+     * AUTOINCREMENT: ids never reused, so id order is push order. */
+    "CREATE TABLE IF NOT EXISTS route_waiting ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " node INTEGER NOT NULL,"
+    " grp TEXT NOT NULL,"
+    " pushed_ms INTEGER NOT NULL,"
+    " since_ms INTEGER NOT NULL,"
+    " told INTEGER NOT NULL,"
+    " at_ms INTEGER NOT NULL,"
+    " at_verbatim INTEGER NOT NULL,"
+    " doc TEXT NOT NULL,"
+    " alone INTEGER NOT NULL);";
 
 static int route_db_init(es_route_db *db, const char *path, es_error *err);
 

@@ -1,0 +1,755 @@
+/*
+ * Alerts waiting in a group survive the process: the router keeps each
+ * waiting member in the state database (route_waiting) until the
+ * notification that carries it is emitted, and a router made on the same
+ * database takes them back. Router tests run in event time on a temporary
+ * SQLite file (a "crash" is es_router_free without advancing or flushing);
+ * the last test kills `earshot run` with SIGKILL while a group waits and
+ * checks that the restarted engine sends it to a webhook.
+ */
+#include "fake_http.c"
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "config.h"
+#include "route_int.h"
+#include "timefmt.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/es_test_durable_%d_XXXXXX", (int)getpid());
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void path_in(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", dir, name);
+}
+
+/* ---- The router in event time ---------------------------------------------- */
+
+/* 2026-06-01T00:00:00.250Z: not on a second, so a restored alert whose
+ * time lost its milliseconds would show up as a different id. */
+#define T0 1780272000250LL
+#define MIN 60000LL
+
+/* What the router emitted: one line per notification,
+ * "SINK KEY count=N ID,ID,...". */
+typedef struct seen {
+    char lines[64][1024];
+    size_t n;
+} seen;
+
+static int collect(void *ud, const char *sink, const es_notification *n, int64_t at_ms)
+{
+    (void)at_ms;
+    seen *s = ud;
+    assert_true(s->n < 64);
+    char *l = s->lines[s->n++];
+    int off = snprintf(l, 1024, "%s %s count=%zu ", sink, n->key, es_notification_count(n));
+    for (size_t i = 0; i < n->n_alerts && off < 1000; i++) {
+        char id[27];
+        es_alert_make_id(&n->alerts[i], id);
+        off += snprintf(l + off, 1024 - (size_t)off, "%s%s", i ? "," : "", id);
+    }
+    return 0;
+}
+
+static const char base_yaml[] = "sinks:\n"
+                                "  - name: chat\n"
+                                "    type: stdout\n"
+                                "  - name: other\n"
+                                "    type: stdout\n";
+
+/* A conf from `route` (the text after sinks:) and its config. */
+typedef struct conf {
+    es_config *c;
+    es_route_conf *rc;
+} conf;
+
+static conf load(const char *route)
+{
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, "state: %s/state.db\n%s%s", dir, base_yaml, route);
+    conf k = {0};
+    es_error err = {0};
+    if (es_config_load_buffer(yaml, strlen(yaml), "t.yaml", NULL, NULL, &k.c, &err) != 0 ||
+        es_route_conf_load(k.c, NULL, NULL, &k.rc, &err) != 0) {
+        fail_msg("t.yaml:%d:%d: %s", err.line, err.col, err.msg);
+    }
+    return k;
+}
+
+static void unload(conf *k)
+{
+    es_route_conf_free(k->rc);
+    es_config_free(k->c);
+}
+
+static const char group5m[] = "route:\n"
+                              "  receivers: [chat]\n"
+                              "  group_by: [topic]\n"
+                              "  group_wait: 5m\n"
+                              "  group_interval: 5m\n"
+                              "  max_examples: 0\n";
+
+static es_route_db *open_db(const char *name)
+{
+    char p[300];
+    path_in(p, sizeof p, name);
+    es_route_db *db = NULL;
+    es_error err = {0};
+    if (es_route_db_open(p, &db, &err) != 0) {
+        fail_msg("%s: %s", p, err.msg);
+    }
+    return db;
+}
+
+static int64_t waiting_rows(es_route_db *db)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(es__route_db_sqlite(db),
+                                        "SELECT count(*) FROM route_waiting", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* An alert: a complaint (or a condition of `kind`) about `topic`. */
+static es_alert make_alert(es_alert_kind kind, const char *topic, const char *fp, int64_t at,
+                           bool resolved, es_alert_mention *m)
+{
+    *m = (es_alert_mention){{"m1", 2}, {"@jdoe", 5}, {"my order never came", 19},
+                            {"https://example.com/1", 21}};
+    return (es_alert){
+        .kind = kind,
+        .severity = ES_SEV_WARNING,
+        .resolved = resolved,
+        .topic = topic,
+        .at_ms = at,
+        .fingerprint = fp,
+        .summary = "something",
+        .details_json = "{\"complaint\":0.9,\"followers\":12}",
+        .mentions = m,
+        .n_mentions = 1,
+    };
+}
+
+static void push(es_router *r, es_alert_kind kind, const char *topic, const char *fp, int64_t at,
+                 bool resolved, char id[27])
+{
+    es_alert_mention m;
+    es_alert a = make_alert(kind, topic, fp, at, resolved, &m);
+    es_label extra[] = {{"source", "mastodon"}, {"intent", "complaint"}};
+    assert_int_equal(es_router_push(r, &a, extra, 2, at), 0);
+    if (id != NULL) {
+        es_alert_make_id(&a, id);
+    }
+}
+
+static void push_complaint(es_router *r, const char *fp, int64_t at, char id[27])
+{
+    push(r, ES_ALERT_COMPLAINT, "acme", fp, at, false, id);
+}
+
+static char *key_at(const char *group, int64_t t, char out[128])
+{
+    char ts[32];
+    es_time_format(t, ts);
+    snprintf(out, 128, "%s@%s", group, ts);
+    if (t % 1000 != 0) {
+        snprintf(out + strlen(out), 128 - strlen(out), "+%03dms", (int)(t % 1000));
+    }
+    return out;
+}
+
+/* Three alerts wait in their group's 5 minute group_wait when the router
+ * goes away without a flush. A new router on the same file sends them, at
+ * the time the group was due, in one notification carrying every alert,
+ * exactly once; the rows are gone afterwards. */
+static void test_crash_in_group_wait_sends_after_restart(void **state)
+{
+    (void)state;
+    conf k = load(group5m);
+    es_route_db *db = open_db("crash.db");
+    seen s1 = {0}, s2 = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s1, &r), 0);
+    char ids[3][27];
+    push_complaint(r, "c0", T0, ids[0]);
+    push_complaint(r, "c1", T0 + MIN, ids[1]);
+    push_complaint(r, "c2", T0 + 2 * MIN, ids[2]);
+    assert_int_equal(es_router_advance(r, T0 + 4 * MIN), 0);
+    assert_int_equal(s1.n, 0);
+    assert_int_equal(waiting_rows(db), 3);
+    es_router_free(r); /* the crash: nothing flushed */
+    es_route_db_close(db);
+
+    db = open_db("crash.db");
+    assert_int_equal(es_router_new(k.rc, db, collect, &s2, &r), 0);
+    /* Due T0 + group_wait, counted from the original push. */
+    assert_int_equal(es_router_next_due(r), T0 + 5 * MIN);
+    assert_int_equal(es_router_advance(r, T0 + 5 * MIN - 1), 0);
+    assert_int_equal(s2.n, 0);
+    assert_int_equal(es_router_advance(r, T0 + 5 * MIN), 0);
+    assert_int_equal(s2.n, 1);
+    char key[128], want[1024];
+    snprintf(want, sizeof want, "chat %s count=3 %s,%s,%s", key_at("acme", T0 + 5 * MIN, key),
+             ids[0], ids[1], ids[2]);
+    assert_string_equal(s2.lines[0], want);
+    assert_int_equal(waiting_rows(db), 0);
+    assert_int_equal(es_router_advance(r, T0 + 10 * 60 * MIN), 0);
+    assert_int_equal(s2.n, 1);
+    es_router_free(r);
+
+    /* And a third router finds nothing left to send. */
+    seen s3 = {0};
+    assert_int_equal(es_router_new(k.rc, db, collect, &s3, &r), 0);
+    assert_int_equal(es_router_next_due(r), INT64_MAX);
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* A router made long after the group was due sends it at the next advance. */
+static void test_overdue_group_sent_at_next_advance(void **state)
+{
+    (void)state;
+    conf k = load(group5m);
+    es_route_db *db = open_db("overdue.db");
+    seen s = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    push_complaint(r, "c0", T0, NULL);
+    es_router_free(r);
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    assert_true(es_router_next_due(r) <= T0 + 5 * MIN);
+    assert_int_equal(s.n, 0); /* nothing is emitted while restoring */
+    assert_int_equal(es_router_advance(r, T0 + 3 * 60 * MIN), 0);
+    assert_int_equal(s.n, 1);
+    assert_non_null(strstr(s.lines[0], " count=1 "));
+    assert_int_equal(waiting_rows(db), 0);
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* An alert notified before the crash is not sent again; the one that
+ * joined afterwards (waiting for group_interval) is, as an update due
+ * group_interval after the first notification. */
+static void test_notified_alert_not_renotified(void **state)
+{
+    (void)state;
+    conf k = load(group5m);
+    es_route_db *db = open_db("notified.db");
+    seen s1 = {0}, s2 = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s1, &r), 0);
+    char a0[27], a1[27];
+    push_complaint(r, "c0", T0, a0);
+    assert_int_equal(es_router_advance(r, T0 + 5 * MIN), 0);
+    assert_int_equal(s1.n, 1);
+    assert_int_equal(waiting_rows(db), 0);
+    push_complaint(r, "c1", T0 + 6 * MIN, a1);
+    assert_int_equal(waiting_rows(db), 1);
+    es_router_free(r);
+
+    assert_int_equal(es_router_new(k.rc, db, collect, &s2, &r), 0);
+    assert_int_equal(es_router_next_due(r), T0 + 10 * MIN);
+    assert_int_equal(es_router_advance(r, T0 + 60 * MIN), 0);
+    assert_int_equal(s2.n, 1);
+    assert_non_null(strstr(s2.lines[0], a1));
+    assert_null(strstr(s2.lines[0], a0));
+    char key[128];
+    assert_non_null(strstr(s2.lines[0], key_at("acme", T0 + 10 * MIN, key)));
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* A silenced alert is never recorded, so no restart brings it back. */
+static void test_silenced_alert_not_resurrected(void **state)
+{
+    (void)state;
+    conf k = load(group5m);
+    es_route_db *db = open_db("silenced.db");
+    const char *m[] = {"topic=\"acme\""};
+    es_error err = {0};
+    int64_t sid;
+    assert_int_equal(es_silence_add(db, m, 1, T0 - MIN, T0 + 60 * MIN, "outage", "test", T0 - MIN,
+                                    &sid, &err),
+                     0);
+    seen s = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    push_complaint(r, "c0", T0, NULL);
+    push(r, ES_ALERT_COMPLAINT, "other", "o0", T0 + MIN, false, NULL);
+    es_router_stats st;
+    es_router_stats_get(r, &st);
+    assert_int_equal(st.silenced, 1);
+    assert_int_equal(waiting_rows(db), 1); /* only "other" waits */
+    es_router_free(r);
+
+    /* The silence ends before the new router runs: still nothing for acme. */
+    assert_int_equal(es_silence_expire(db, sid, T0 + 2 * MIN), 0);
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    assert_int_equal(es_router_advance(r, T0 + 60 * MIN), 0);
+    assert_int_equal(s.n, 1);
+    assert_non_null(strstr(s.lines[0], "chat other@"));
+    assert_int_equal(waiting_rows(db), 0);
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* The rows are bounded: past the cap an alert waits in memory only (and
+ * still goes out with its group); a restart brings back what was kept. */
+static void test_cap_bounds_the_rows(void **state)
+{
+    (void)state;
+    conf k = load(group5m);
+    es_route_db *db = open_db("cap.db");
+    seen s1 = {0}, s2 = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s1, &r), 0);
+    es__router_set_waiting_cap(r, 3);
+    char fp[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(fp, sizeof fp, "c%d", i);
+        push_complaint(r, fp, T0 + i * 1000, NULL);
+        assert_true(waiting_rows(db) <= 3);
+    }
+    assert_int_equal(waiting_rows(db), 3);
+    es_router_free(r);
+
+    assert_int_equal(es_router_new(k.rc, db, collect, &s2, &r), 0);
+    assert_int_equal(es_router_advance(r, T0 + 5 * MIN), 0);
+    assert_int_equal(s2.n, 1);
+    assert_non_null(strstr(s2.lines[0], " count=3 "));
+    assert_int_equal(waiting_rows(db), 0);
+    /* With room again, new alerts are recorded again. */
+    es__router_set_waiting_cap(r, 3);
+    push_complaint(r, "d0", T0 + 20 * MIN, NULL);
+    assert_int_equal(waiting_rows(db), 1);
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* A condition that fires and resolves inside group_wait was never told:
+ * after a restart it is not told either, and its rows are gone. */
+static void test_fired_and_resolved_unseen_stays_unseen(void **state)
+{
+    (void)state;
+    conf k = load(group5m);
+    es_route_db *db = open_db("unseen.db");
+    seen s = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    push(r, ES_ALERT_VIRAL_POST, "acme", "v0", T0, false, NULL);
+    push(r, ES_ALERT_VIRAL_POST, "acme", "v0", T0 + MIN, true, NULL);
+    es_router_free(r);
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    assert_int_equal(es_router_advance(r, T0 + 60 * MIN), 0);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(waiting_rows(db), 0);
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* A condition that was notified firing and then resolved while the
+ * resolution waited for group_interval: the restarted router says it is
+ * resolved (and only that). */
+static void test_resolution_waiting_is_sent(void **state)
+{
+    (void)state;
+    conf k = load(group5m);
+    es_route_db *db = open_db("resolved.db");
+    seen s1 = {0}, s2 = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s1, &r), 0);
+    push(r, ES_ALERT_VIRAL_POST, "acme", "v0", T0, false, NULL);
+    assert_int_equal(es_router_advance(r, T0 + 5 * MIN), 0);
+    assert_int_equal(s1.n, 1);
+    char rid[27];
+    push(r, ES_ALERT_VIRAL_POST, "acme", "v0", T0 + 6 * MIN, true, rid);
+    es_router_free(r);
+
+    assert_int_equal(es_router_new(k.rc, db, collect, &s2, &r), 0);
+    assert_int_equal(es_router_advance(r, T0 + 60 * MIN), 0);
+    assert_int_equal(s2.n, 1);
+    assert_non_null(strstr(s2.lines[0], rid));
+    char key[128];
+    assert_non_null(strstr(s2.lines[0], key_at("acme", T0 + 10 * MIN, key)));
+    assert_int_equal(waiting_rows(db), 0);
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* A complaint folded into a firing wave waits in the wave's group and
+ * comes back there (the inhibition is rebuilt from the restored wave). */
+static void test_folded_complaint_returns_to_its_wave(void **state)
+{
+    (void)state;
+    conf k = load("route:\n"
+                  "  receivers: [chat]\n"
+                  "  group_by: [topic, kind]\n"
+                  "  group_wait: 5m\n"
+                  "  max_examples: 0\n");
+    es_route_db *db = open_db("fold.db");
+    seen s = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    char spike[27], c0[27];
+    push(r, ES_ALERT_VOLUME_SPIKE, "acme", "acme/volume_spike", T0, false, spike);
+    push_complaint(r, "c0", T0 + MIN, c0);
+    assert_int_equal(waiting_rows(db), 2);
+    es_router_free(r);
+
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    assert_int_equal(es_router_advance(r, T0 + 60 * MIN), 0);
+    assert_int_equal(s.n, 1);
+    assert_non_null(strstr(s.lines[0], "acme/volume_spike@"));
+    assert_non_null(strstr(s.lines[0], " count=2 "));
+    assert_non_null(strstr(s.lines[0], spike));
+    assert_non_null(strstr(s.lines[0], c0));
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* A reload (a new router on the same database, with a new tree, while the
+ * old one still exists) carries the waiting group over to where the new
+ * tree sends it. */
+static void test_reload_carries_groups_to_the_new_tree(void **state)
+{
+    (void)state;
+    conf k1 = load(group5m);
+    conf k2 = load("route:\n"
+                   "  receivers: [other]\n"
+                   "  group_by: [topic]\n"
+                   "  group_wait: 5m\n");
+    es_route_db *db = open_db("reload.db");
+    seen s1 = {0}, s2 = {0};
+    es_router *r1 = NULL, *r2 = NULL;
+    assert_int_equal(es_router_new(k1.rc, db, collect, &s1, &r1), 0);
+    push_complaint(r1, "c0", T0, NULL);
+    assert_int_equal(es_router_new(k2.rc, db, collect, &s2, &r2), 0);
+    es_router_free(r1);
+    assert_int_equal(es_router_advance(r2, T0 + 5 * MIN), 0);
+    assert_int_equal(s1.n, 0);
+    assert_int_equal(s2.n, 1);
+    assert_non_null(strstr(s2.lines[0], "other acme@"));
+    assert_int_equal(waiting_rows(db), 0);
+    es_router_free(r2);
+    es_route_db_close(db);
+    unload(&k1);
+    unload(&k2);
+}
+
+/* es_router_flush_waiting (a clean stop) sends the group and ends the
+ * rows; a group held by business hours stays recorded for the next start. */
+static void test_flush_waiting_and_held_groups(void **state)
+{
+    (void)state;
+    conf k = load("route:\n"
+                  "  receivers: [chat]\n"
+                  "  group_by: [topic]\n"
+                  "  group_wait: 5m\n"
+                  "  routes:\n"
+                  "    - matchers: ['topic=\"later\"']\n"
+                  "      business_hours:\n"
+                  "        days: daily\n"
+                  "        hours: \"09:00-17:00\"\n");
+    es_route_db *db = open_db("flush.db");
+    seen s1 = {0}, s2 = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s1, &r), 0);
+    /* T0 is 00:00 UTC: outside business hours. */
+    push_complaint(r, "c0", T0, NULL);
+    push(r, ES_ALERT_COMPLAINT, "later", "l0", T0, false, NULL);
+    assert_int_equal(es_router_flush_waiting(r, T0 + MIN), 0);
+    assert_int_equal(s1.n, 1);
+    assert_non_null(strstr(s1.lines[0], "chat acme@"));
+    assert_int_equal(waiting_rows(db), 1); /* "later" is held */
+    es_router_free(r);
+
+    assert_int_equal(es_router_new(k.rc, db, collect, &s2, &r), 0);
+    /* Business hours open at 09:00:00.000. */
+    int64_t opens = T0 - 250 + 9 * 60 * MIN;
+    assert_int_equal(es_router_advance(r, opens - 1), 0);
+    assert_int_equal(s2.n, 0);
+    assert_int_equal(es_router_advance(r, opens), 0);
+    assert_int_equal(s2.n, 1);
+    assert_non_null(strstr(s2.lines[0], "chat later@"));
+    assert_int_equal(waiting_rows(db), 0);
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* A damaged row is dropped with a warning; the others come back. */
+static void test_unreadable_row_is_dropped(void **state)
+{
+    (void)state;
+    conf k = load(group5m);
+    es_route_db *db = open_db("bad.db");
+    seen s = {0};
+    es_router *r = NULL;
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    push_complaint(r, "c0", T0, NULL);
+    push_complaint(r, "c1", T0 + 1000, NULL);
+    es_router_free(r);
+    assert_int_equal(sqlite3_exec(es__route_db_sqlite(db),
+                                  "UPDATE route_waiting SET doc = '{\"alerts\":[{' WHERE id ="
+                                  " (SELECT min(id) FROM route_waiting)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(es_router_new(k.rc, db, collect, &s, &r), 0);
+    assert_int_equal(waiting_rows(db), 1);
+    assert_int_equal(es_router_advance(r, T0 + 60 * MIN), 0);
+    assert_int_equal(s.n, 1);
+    assert_non_null(strstr(s.lines[0], " count=1 "));
+    es_router_free(r);
+    es_route_db_close(db);
+    unload(&k);
+}
+
+/* ---- Through the binary: kill -9 while a group waits --------------------------- */
+
+static void write_file(const char *name, const char *fmt, ...)
+{
+    char p[300];
+    path_in(p, sizeof p, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fclose(f);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap(void)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static char *read_in(const char *name)
+{
+    char p[300];
+    path_in(p, sizeof p, name);
+    char *s = es_test_read_file(p, NULL);
+    return s != NULL ? s : strdup("");
+}
+
+static size_t wait_lines(const char *name, size_t n, int timeout_ms)
+{
+    int64_t end = now_ms() + timeout_ms;
+    size_t got;
+    for (;;) {
+        char *s = read_in(name);
+        got = es_test_count_lines(s);
+        free(s);
+        if (got >= n || now_ms() >= end) {
+            return got;
+        }
+        nap();
+    }
+}
+
+static size_t count_str(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
+        n++;
+    }
+    return n;
+}
+
+static pid_t spawn_run(const char *cfg_name)
+{
+    char cfg[300], log[300];
+    path_in(cfg, sizeof cfg, cfg_name);
+    path_in(log, sizeof log, "run.log");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 0);
+        dup2(nul, 1);
+        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", cfg, "--stats-interval", "0",
+              (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int stop_run(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int64_t end = now_ms() + 30000;
+    int st;
+    while (now_ms() < end) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        nap();
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+/*
+ * Three complaints wait in a 4 s group_wait for the webhook (the archive
+ * file has them at once). The engine is killed with SIGKILL before the
+ * group is due; a new engine on the same state file sends the group: one
+ * request to the webhook, count 3, every alert in it, and nothing twice.
+ */
+static void test_kill9_then_restart_sends_the_group(void **state)
+{
+    (void)state;
+    fh_step ok = {FH_RESPOND, 200, NULL, "ok", 0};
+    fh_server *srv = fh_start(&ok, 1, &ok);
+    assert_non_null(srv);
+    char p[300];
+    path_in(p, sizeof p, "k9.ndjson");
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 3; i++) {
+        fprintf(f,
+                "{\"id\":\"c%d\",\"created_at\":%lld,\"author\":\"u%d\",\"text\":\"@acme my "
+                "order %d never arrived and support ignores me, worst service ever, I want a "
+                "refund\"}\n",
+                i, 1748736000LL + 60LL * i, i, i);
+    }
+    fclose(f);
+    write_file("k9.yaml",
+               "state: %s/k9.db\n"
+               "lexicons: %s/lexicons\n"
+               "topics:\n"
+               "  - name: acme\n"
+               "    query: '@acme'\n"
+               "feeds:\n"
+               "  - name: input\n"
+               "    type: file\n"
+               "    path: %s/k9.ndjson\n"
+               "    follow: true\n"
+               "    poll_interval: 50ms\n"
+               "sinks:\n"
+               "  - name: archive\n"
+               "    type: file\n"
+               "    path: %s/k9_archive.ndjson\n"
+               "  - name: hook\n"
+               "    type: webhook\n"
+               "    url: http://127.0.0.1:%d/hook\n"
+               "route:\n"
+               "  receivers: [hook, archive]\n"
+               "  group_by: [topic]\n"
+               "  group_wait: 4s\n"
+               "  max_examples: 0\n",
+               dir, ES_TEST_SOURCE_DIR, dir, dir, fh_port(srv));
+    int64_t started = now_ms();
+    pid_t pid = spawn_run("k9.yaml");
+    assert_int_equal(wait_lines("k9_archive.ndjson", 3, 20000), 3);
+    /* The archive line is written after the batch holding the waiting
+     * rows committed. Killed before the group was due, or the test
+     * proves nothing. */
+    bool early = fh_count(srv) == 0 && now_ms() - started < 3500;
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    if (!early) {
+        fh_stop(srv);
+        skip();
+    }
+    assert_int_equal(fh_count(srv), 0);
+
+    pid = spawn_run("k9.yaml");
+    assert_int_equal(fh_wait(srv, 1, 20000), 1);
+    /* A straggler (a duplicate) would come right after. */
+    int64_t end = now_ms() + 1000;
+    while (now_ms() < end && fh_count(srv) < 2) {
+        nap();
+    }
+    assert_int_equal(stop_run(pid), 0);
+    assert_int_equal(fh_count(srv), 1);
+    const fh_request *r = fh_get(srv, 0);
+    assert_non_null(strstr(r->body, "\"count\":3"));
+    assert_int_equal(count_str(r->body, "\"fingerprint\""), 3);
+    for (int i = 0; i < 3; i++) {
+        char needle[32];
+        snprintf(needle, sizeof needle, "\"id\":\"c%d\"", i);
+        assert_int_equal(count_str(r->body, needle), 1);
+    }
+    /* The archive still has each alert once: the restored group does not
+     * write them again. */
+    char *a = read_in("k9_archive.ndjson");
+    assert_int_equal(es_test_count_lines(a), 3);
+    free(a);
+    char *log = read_in("run.log");
+    assert_non_null(strstr(log, "waiting alerts read back"));
+    free(log);
+    fh_stop(srv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crash_in_group_wait_sends_after_restart),
+        cmocka_unit_test(test_overdue_group_sent_at_next_advance),
+        cmocka_unit_test(test_notified_alert_not_renotified),
+        cmocka_unit_test(test_silenced_alert_not_resurrected),
+        cmocka_unit_test(test_cap_bounds_the_rows),
+        cmocka_unit_test(test_fired_and_resolved_unseen_stays_unseen),
+        cmocka_unit_test(test_resolution_waiting_is_sent),
+        cmocka_unit_test(test_folded_complaint_returns_to_its_wave),
+        cmocka_unit_test(test_reload_carries_groups_to_the_new_tree),
+        cmocka_unit_test(test_flush_waiting_and_held_groups),
+        cmocka_unit_test(test_unreadable_row_is_dropped),
+        cmocka_unit_test(test_kill9_then_restart_sends_the_group),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
