@@ -440,14 +440,16 @@ int es_cmd_backfill(int argc, char **argv)
         }
         return ES_EXIT_INPUT;
     }
+    /* Counts of one read as "1 mention", not "1 mentions". */
+#define PLURAL(n, one, many) (unsigned long long)(n), (n) == 1 ? (one) : (many)
     fprintf(stderr,
-            "earshot backfill: %llu mentions (%llu bad, %llu outside --since/--until), "
-            "%llu matched a topic, %llu complaints, %llu alerts; %.2f s reading, %.2f s "
-            "processing\n",
-            (unsigned long long)st.mentions, (unsigned long long)st.bad,
+            "earshot backfill: %llu %s (%llu bad, %llu outside --since/--until), "
+            "%llu matched a topic, %llu %s, %llu %s; %.2f s reading, %.2f s processing\n",
+            PLURAL(st.mentions, "mention", "mentions"), (unsigned long long)st.bad,
             (unsigned long long)st.out_of_range, (unsigned long long)st.matched,
-            (unsigned long long)st.complaints, (unsigned long long)st.alerts, st.read_seconds,
-            st.process_seconds);
+            PLURAL(st.complaints, "complaint", "complaints"), PLURAL(st.alerts, "alert", "alerts"),
+            st.read_seconds, st.process_seconds);
+#undef PLURAL
     if (drc != ES_EXIT_OK) {
         return drc;
     }
