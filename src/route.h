@@ -149,8 +149,9 @@ const struct es_escalation_set *es_route_conf_escalations(const es_route_conf *r
 
 /*
  * Silences and escalation state live in the `state:` SQLite file next to the
- * spool (own tables: route_silences, escalation_incidents), on a connection
- * of their own. ":memory:" gives a throwaway database for tests.
+ * spool (own tables: route_silences, escalation_incidents, route_waiting),
+ * on a connection of their own. ":memory:" gives a throwaway database for
+ * tests.
  */
 typedef struct es_route_db es_route_db;
 
@@ -231,6 +232,16 @@ typedef struct es_router_stats {
  * Make a router over a conf (borrowed; must outlive the router) and a state
  * database (borrowed; NULL: no silences and no escalations persist, for
  * tests and `backfill` without a state file).
+ *
+ * With a database, every alert waiting in a group for its next
+ * notification has a row in route_waiting, written on the database's
+ * connection (so inside the caller's open transaction, the spool's batch in
+ * `earshot run`) and deleted when the notification carrying it is emitted
+ * or the group drops it. A new router on the database takes those alerts
+ * back, with their push times, before it returns (emitting nothing): after
+ * a crash, or from the router a reload replaces. es_router_free leaves the
+ * rows. At most 100,000 rows; past that, alerts wait in memory only and a
+ * warning is logged.
  */
 int es_router_new(const es_route_conf *rc, es_route_db *db, es_route_emit_fn emit, void *ud,
                   es_router **out);
