@@ -1366,9 +1366,13 @@ static void reload(es_engine *e)
         es_router_stats rs;
         es_router_stats_get(old->router, &rs);
         if (rs.groups > 0) {
-            /* Escalations live in the state file and carry on; groups
-             * waiting for group_wait/group_interval are in memory only. */
-            ES_LOG_WARN(COMP, "reload: %zu alert groups waiting in the old router are dropped",
+            /* Alerts waiting in them are in the state file (route_waiting)
+             * and the new router took them back when it was made, as
+             * escalations carry on; what ends is the old groups' memory of
+             * alerts already notified. */
+            ES_LOG_INFO(COMP,
+                        "reload: %zu alert groups of the old router closed; alerts waiting in "
+                        "them go on in the new router",
                         rs.groups);
         }
     }
