@@ -50,6 +50,8 @@ enum {
     Q_NEXT_DUE,
     Q_PRUNE,
     Q_MARK_DONE,
+    Q_ENQUEUE_DONE,
+    Q_REQUEUE,
     Q__COUNT
 };
 
@@ -102,6 +104,15 @@ static const char *const queries[Q__COUNT] = {
         " updated_at) VALUES (?1, ?2, '{}', 2, 1, ?3, ?3, ?3)"
         " ON CONFLICT(sink, key) DO UPDATE SET state = 2, updated_at = ?3, last_error = NULL"
         " WHERE state < 2",
+    /* Delivered at once: a done row without the payload (a file sink at
+     * 20,000 alerts/s wrote ~20 MB/s of JSON that nothing reads again). */
+    [Q_ENQUEUE_DONE] =
+        "INSERT INTO spool(sink, key, payload, state, attempts, created_at, next_attempt_at,"
+        " updated_at) SELECT ?1, ?2, '{}', 2, 1, ?3, ?3, ?3"
+        " WHERE NOT EXISTS (SELECT 1 FROM spool_dead WHERE sink = ?1 AND key = ?2)"
+        " ON CONFLICT(sink, key) DO NOTHING",
+    [Q_REQUEUE] = "UPDATE spool SET state = 0, payload = ?2, attempts = 0, next_attempt_at = ?3,"
+                  " updated_at = ?3, last_error = NULL WHERE id = ?1",
 };
 
 struct es_spool {
@@ -288,6 +299,33 @@ int es_spool_enqueue(es_spool *sp, const char *sink, const char *key, const char
         return rc;
     }
     return sqlite3_changes(sp->db) == 1 ? 0 : 1;
+}
+
+int es_spool_enqueue_done(es_spool *sp, const char *sink, const char *key, int64_t now_ms)
+{
+    sqlite3_stmt *st = sp->q[Q_ENQUEUE_DONE];
+    sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    int rc = exec_stmt(sp, st);
+    if (rc != 0) {
+        return rc;
+    }
+    return sqlite3_changes(sp->db) == 1 ? 0 : 1;
+}
+
+int es_spool_requeue(es_spool *sp, int64_t id, const char *payload, size_t payload_len,
+                     int64_t now_ms)
+{
+    if (payload_len > (size_t)INT32_MAX) {
+        return ES_ETOOBIG;
+    }
+    sqlite3_stmt *st = sp->q[Q_REQUEUE];
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, payload, (int)payload_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    int rc = exec_stmt(sp, st);
+    return rc ? rc : sqlite3_changes(sp->db) == 1 ? 0 : ES_ENOTFOUND;
 }
 
 struct sqlite3 *es__spool_sqlite(es_spool *sp)

@@ -99,8 +99,23 @@ const char *es_spool_errmsg(const es_spool *sp);
 int es_spool_enqueue(es_spool *sp, const char *sink, const char *key, const char *payload,
                      size_t payload_len, int64_t now_ms);
 
-/* The row id of the last notification es_spool_enqueue added (when it
- * returned 0), for a caller that delivers it at once and marks it done. */
+/*
+ * For a caller about to deliver a notification at once (a local sink), in
+ * an open batch: record (sink, key) as already done, without a payload, so
+ * the common case writes a short row and no JSON. Returns 0 if it was new,
+ * 1 if already known (then do not deliver), or a negative code. If the
+ * delivery then fails, es_spool_requeue() turns the row into an ordinary
+ * pending one; the batch commits either way, so nothing is done on disk
+ * that the caller did not confirm.
+ */
+int es_spool_enqueue_done(es_spool *sp, const char *sink, const char *key, int64_t now_ms);
+/* Row `id` (from es_spool_last_id after es_spool_enqueue_done) becomes
+ * pending, due now, with its payload. 0, ES_ENOTFOUND or a negative code. */
+int es_spool_requeue(es_spool *sp, int64_t id, const char *payload, size_t payload_len,
+                     int64_t now_ms);
+
+/* The row id of the last notification es_spool_enqueue or
+ * es_spool_enqueue_done added (when it returned 0). */
 int64_t es_spool_last_id(const es_spool *sp);
 
 /*

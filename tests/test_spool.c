@@ -101,6 +101,39 @@ static void test_enqueue_claim_done(void **state)
     es_spool_close(sp);
 }
 
+/* Delivered at once: a done row with no payload; a repeat is known before
+ * anything is delivered; a failed delivery becomes an ordinary pending row. */
+static void test_enqueue_done_and_requeue(void **state)
+{
+    (void)state;
+    es_spool *sp = open_spool();
+    es_spool_item it;
+    es_spool_item_init(&it);
+    assert_int_equal(es_spool_batch(sp), 0);
+    assert_int_equal(es_spool_enqueue_done(sp, "file", "A", T0), 0);
+    assert_int_equal(es_spool_enqueue_done(sp, "file", "A", T0 + 1), 1);
+    assert_int_equal(es_spool_enqueue(sp, "file", "A", "{}", 2, T0 + 2), 1);
+    assert_int_equal(es_spool_flush(sp), 0);
+    assert_int_equal(count(sp, ES_SPOOL_DONE, "file"), 1);
+    assert_int_equal(es_spool_claim(sp, "file", T0 + 1000000, 60000, &it), 0);
+    /* Known the other way round too: an ordinary row first. */
+    enqueue(sp, "file", "B", T0);
+    assert_int_equal(es_spool_enqueue_done(sp, "file", "B", T0 + 1), 1);
+
+    assert_int_equal(es_spool_enqueue_done(sp, "file", "C", T0 + 5), 0);
+    int64_t id = es_spool_last_id(sp);
+    assert_int_equal(es_spool_requeue(sp, id, "{\"key\":\"C\"}", 11, T0 + 6), 0);
+    assert_int_equal(es_spool_claim(sp, "file", T0 + 5, 60000, &it), 1);
+    assert_string_equal(it.key, "B");
+    assert_int_equal(es_spool_claim(sp, "file", T0 + 6, 60000, &it), 1);
+    assert_string_equal(it.key, "C");
+    assert_string_equal(it.payload, "{\"key\":\"C\"}");
+    assert_int_equal(it.attempts, 1);
+    assert_int_equal(es_spool_requeue(sp, id + 1000, "{}", 2, T0), ES_ENOTFOUND);
+    es_spool_item_free(&it);
+    es_spool_close(sp);
+}
+
 /* Oldest due first; nothing before its time. */
 static void test_order_and_due_times(void **state)
 {
@@ -356,6 +389,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_enqueue_claim_done, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enqueue_done_and_requeue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_and_due_times, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_dead_letter_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_age_permanent_list, setup, teardown),
