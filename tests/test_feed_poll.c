@@ -298,6 +298,26 @@ static size_t count_text(const char *path, const char *needle)
     return n;
 }
 
+/* Time between requests a and b as the server saw them, with the numbers
+ * in the failure message. */
+static void gap_at_least(const fs_req *q, int a, int b, int64_t ms)
+{
+    int64_t gap = q[b].at_ms - q[a].at_ms;
+    if (gap < ms) {
+        fail_msg("requests %d and %d: %lld ms apart, want >= %lld", a, b, (long long)gap,
+                 (long long)ms);
+    }
+}
+
+static void gap_at_most(const fs_req *q, int a, int b, int64_t ms)
+{
+    int64_t gap = q[b].at_ms - q[a].at_ms;
+    if (gap > ms) {
+        fail_msg("requests %d and %d: %lld ms apart, want <= %lld", a, b, (long long)gap,
+                 (long long)ms);
+    }
+}
+
 static void stop_run(pid_t pid)
 {
     kill(pid, SIGTERM);
@@ -338,13 +358,13 @@ static void poll_mastodon_pages_limits_and_failures(void **state)
             fail_msg("request %d: min_id %s, want %s", i, v, want[i]);
         }
     }
-    assert_true(q[3].at_ms - q[1].at_ms < 900);
+    gap_at_most(q, 1, 3, 899);
     /* X-RateLimit-Remaining: 0 with a 2 s reset held the next poll. */
-    assert_true(q[4].at_ms - q[3].at_ms >= 1900);
+    gap_at_least(q, 3, 4, 1900);
     /* The 500: the HTTP schedule, at least 3/4 of 5 s. */
-    assert_true(q[5].at_ms - q[4].at_ms >= 3750);
+    gap_at_least(q, 4, 5, 3750);
     /* The 429: Retry-After 1 s. */
-    assert_true(q[7].at_ms - q[6].at_ms >= 1000);
+    gap_at_least(q, 6, 7, 1000);
     assert_true(count_text(errlog, "HTTP 500") >= 1);
     assert_true(count_text(errlog, "HTTP 429") >= 1);
     fs_stop(srv);
