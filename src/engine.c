@@ -7,8 +7,9 @@
  *      each id against the store (memory) and runs new mentions through
  *      the pipeline;
  *   2. every alert is enqueued in the spool inside that same call, in the
- *      loop turn's spool transaction (es_spool_batch), which is committed
- *      once per turn just before the loop waits (on_flush);
+ *      open spool transaction (es_spool_batch), which on_flush commits just
+ *      before the loop waits: at the end of the turn if it is small, at
+ *      most every FLUSH_MS if it is big;
  *   3. the feed then records its cursor (memory);
  *   4. the commit timer commits the spool batch, then writes the seen ids
  *      and cursors in one transaction.

@@ -8,7 +8,8 @@
  * Without `route:` every alert goes to every sink as a notification of one;
  * with it, the router groups, inhibits, silences and escalates, and
  * docs/routing.md says what file/stdout sinks and sink filters then get.
- * Spool writes are batched into one transaction per loop turn (spool.h).
+ * Spool writes are batched: a small batch commits at the end of its loop
+ * turn, a big one at most every 20 ms (spool.h, on_flush in engine.c).
  *
  * Every alert is written to the spool before it is sent; delivery runs on
  * the loop through http.c (HTTP sinks), in place for local sinks (stdout,

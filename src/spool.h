@@ -77,8 +77,9 @@ void es_spool_close(es_spool *sp);
  * every following call joins; es_spool_flush commits it. Until the flush
  * the batch's rows are visible to this es_spool only and not durable, so
  * the caller flushes before anything that depends on them being on disk
- * (the engine: before the feed cursors are committed, and at least once
- * per loop turn, so the write lock is never held while waiting for I/O).
+ * (the engine: before the feed cursors are committed, and at the end of a
+ * loop turn once the batch is big or 20 ms old, so the write lock is never
+ * held long).
  * Without a batch every call commits on its own, as before.
  */
 int es_spool_batch(es_spool *sp);
