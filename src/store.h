@@ -8,11 +8,11 @@
  * Writes are batched. es_store_seen() and es_store_cursor_set() only
  * change memory; es_store_commit() writes everything pending in ONE
  * transaction. The engine commits every ~100 ms, after the pipeline has
- * run those mentions
- * and their alerts were spooled, so the order on disk is always "alerts,
- * then the ids and the cursor that say they were handled". A crash between
- * the two repeats work whose alerts the spool already knows (it refuses a
- * repeated idempotency key), and never skips any.
+ * run those mentions and their alerts were spooled, so the order on disk
+ * is always "alerts, then the ids and the cursor that say they were
+ * handled". A crash between the two repeats work whose alerts the spool
+ * already knows (it refuses a repeated idempotency key), and never skips
+ * any.
  *
  * The dedup check never touches SQLite: an in-memory set of 64-bit hashes
  * of (feed, id) answers it; SQLite is only the copy that survives a
