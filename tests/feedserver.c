@@ -437,9 +437,46 @@ size_t fs_wait_requests(fs_server *s, size_t n, int timeout_ms)
 
 /* ---- The earshot binary ------------------------------------------------------------ */
 
+/* Runs not yet reaped. A failed assertion leaves the test before it stops
+ * its run; these are killed when the test program exits, so a follow or
+ * network run cannot outlive it and load the tests that come after. */
+static pid_t fs_children[16];
+
+static void fs_forget_child(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof fs_children / sizeof fs_children[0]; i++) {
+        if (fs_children[i] == pid) {
+            fs_children[i] = 0;
+        }
+    }
+}
+
+static void fs_kill_children(void)
+{
+    for (size_t i = 0; i < sizeof fs_children / sizeof fs_children[0]; i++) {
+        if (fs_children[i] > 0) {
+            kill(fs_children[i], SIGKILL);
+            waitpid(fs_children[i], NULL, 0);
+            fs_children[i] = 0;
+        }
+    }
+}
+
 pid_t fs_spawn_run(const char *config, const char *err_path, const char *const *extra)
 {
+    static bool registered;
+    if (!registered) {
+        registered = atexit(fs_kill_children) == 0;
+    }
     pid_t pid = fork();
+    if (pid > 0) {
+        for (size_t i = 0; i < sizeof fs_children / sizeof fs_children[0]; i++) {
+            if (fs_children[i] == 0) {
+                fs_children[i] = pid;
+                break;
+            }
+        }
+    }
     if (pid != 0) {
         return pid;
     }
@@ -464,11 +501,13 @@ int fs_wait_exit(pid_t pid, int timeout_ms)
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r == pid) {
+            fs_forget_child(pid);
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
         if (fs_now_ms() >= end) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
+            fs_forget_child(pid);
             return -1;
         }
         nap_ms(10);
