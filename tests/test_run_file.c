@@ -120,6 +120,22 @@ static void write_config(const char *name, const char *feed_extra)
     fclose(f);
 }
 
+/* The run a test started and has not reaped yet. A failed assertion
+ * leaves the test without stopping it; the per-test teardown kills it, so
+ * it cannot go on writing into the next test's alert and state files. */
+static pid_t live = -1;
+
+static int reap_leftover(void **state)
+{
+    (void)state;
+    if (live > 0) {
+        kill(live, SIGKILL);
+        waitpid(live, NULL, 0);
+        live = -1;
+    }
+    return 0;
+}
+
 static pid_t spawn(const char *cfg_name, bool exit_when_done)
 {
     char cfg[300], log[300];
@@ -137,6 +153,7 @@ static pid_t spawn(const char *cfg_name, bool exit_when_done)
               exit_when_done ? "--exit-when-done" : NULL, (char *)NULL);
         _exit(127);
     }
+    live = pid;
     return pid;
 }
 
@@ -147,12 +164,14 @@ static int wait_exit(pid_t pid, int timeout_ms)
         int st;
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r == pid) {
+            live = pid == live ? -1 : live;
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
         nanosleep(&ts, NULL);
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    live = pid == live ? -1 : live;
     return -1;
 }
 
@@ -362,6 +381,7 @@ static void test_kill9_restart_processes_each_mention_once(void **state)
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
+    live = -1;
     assert_true(WIFSIGNALED(st));
     size_t before = read_alerts(counts);
     if (before >= (size_t)complaints_in(0, n)) {
@@ -394,11 +414,11 @@ static void test_kill9_restart_processes_each_mention_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exit_when_done_every_complaint_once),
-        cmocka_unit_test(test_bad_config_exits_1_with_position),
-        cmocka_unit_test(test_sighup_broken_config_keeps_running),
-        cmocka_unit_test(test_follow_survives_rotation),
-        cmocka_unit_test(test_kill9_restart_processes_each_mention_once),
+        cmocka_unit_test_teardown(test_exit_when_done_every_complaint_once, reap_leftover),
+        cmocka_unit_test_teardown(test_bad_config_exits_1_with_position, reap_leftover),
+        cmocka_unit_test_teardown(test_sighup_broken_config_keeps_running, reap_leftover),
+        cmocka_unit_test_teardown(test_follow_survives_rotation, reap_leftover),
+        cmocka_unit_test_teardown(test_kill9_restart_processes_each_mention_once, reap_leftover),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -129,6 +129,22 @@ static size_t count_str(const char *s, const char *needle)
     return n;
 }
 
+/* The run a test started and has not stopped yet. A failed assertion
+ * leaves the test without stopping it; the per-test teardown kills it, so
+ * it cannot go on writing into the next test's files. */
+static pid_t live = -1;
+
+static int reap_leftover(void **state)
+{
+    (void)state;
+    if (live > 0) {
+        kill(live, SIGKILL);
+        waitpid(live, NULL, 0);
+        live = -1;
+    }
+    return 0;
+}
+
 static pid_t spawn_run(const char *cfg_name)
 {
     char cfg[300], log[300];
@@ -146,6 +162,7 @@ static pid_t spawn_run(const char *cfg_name)
               (char *)NULL);
         _exit(127);
     }
+    live = pid;
     return pid;
 }
 
@@ -156,12 +173,14 @@ static int stop_run(pid_t pid)
     int st;
     while (now_ms() < end) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
+            live = pid == live ? -1 : live;
             return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         }
         nap();
     }
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
+    live = pid == live ? -1 : live;
     return -1;
 }
 
@@ -581,12 +600,12 @@ static void test_backfill_deliver_webhook(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ack_from_cli_stops_the_climb),
-        cmocka_unit_test(test_grouped_webhook_file_gets_every_alert),
-        cmocka_unit_test(test_sigterm_sends_waiting_groups),
-        cmocka_unit_test(test_sighup_rebuilds_the_router),
-        cmocka_unit_test(test_backfill_deliver_file),
-        cmocka_unit_test(test_backfill_deliver_webhook),
+        cmocka_unit_test_teardown(test_ack_from_cli_stops_the_climb, reap_leftover),
+        cmocka_unit_test_teardown(test_grouped_webhook_file_gets_every_alert, reap_leftover),
+        cmocka_unit_test_teardown(test_sigterm_sends_waiting_groups, reap_leftover),
+        cmocka_unit_test_teardown(test_sighup_rebuilds_the_router, reap_leftover),
+        cmocka_unit_test_teardown(test_backfill_deliver_file, reap_leftover),
+        cmocka_unit_test_teardown(test_backfill_deliver_webhook, reap_leftover),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
