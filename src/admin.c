@@ -362,10 +362,11 @@ static int tta_cb(void *ud, const es_incident *inc)
 static void collect(es_admin *a)
 {
     int64_t now = wall_ms();
-    es_metric_family *rebuilt[] = {a->f_feed_mentions, a->f_feed_bytes, a->f_feed_bad,
-                                   a->f_feed_dup,      a->f_feed_reconn, a->f_feed_err,
-                                   a->f_feed_conn,     a->f_feed_lag,   a->f_queue,
-                                   a->f_incidents,     a->f_tta};
+    es_metric_family *rebuilt[] = {
+        a->f_feed_mentions, a->f_feed_bytes, a->f_feed_bad,    a->f_feed_dup,
+        a->f_feed_reconn,   a->f_feed_err,   a->f_feed_conn,   a->f_feed_lag,
+        a->f_feed_budget,   a->f_queue,      a->f_incidents,   a->f_tta,
+    };
     for (size_t i = 0; i < sizeof rebuilt / sizeof rebuilt[0]; i++) {
         es_metric_family_clear(rebuilt[i]);
     }
@@ -381,6 +382,10 @@ static void collect(es_admin *a)
         es_metric_set(es_metric_get(a->f_feed_reconn, &name), (double)c->reconnects);
         es_metric_set(es_metric_get(a->f_feed_err, &name), (double)c->errors);
         es_metric_set(es_metric_get(a->f_feed_conn, &name), feed_up(f) ? 1 : 0);
+        if (c->rate_limit_remaining >= 0) {
+            es_metric_set(es_metric_get(a->f_feed_budget, &name),
+                          (double)c->rate_limit_remaining);
+        }
         es_metric *newest = es_metric_get(a->f_newest, &name);
         if (es_metric_value(newest) > 0) {
             es_metric_set(es_metric_get(a->f_feed_lag, &name),

@@ -146,6 +146,11 @@ const es_feed_counters *es_feed_counters_get(const es_feed *f)
     return &f->c;
 }
 
+void es_feed_set_rate_limit(es_feed *f, int64_t remaining)
+{
+    f->c.rate_limit_remaining = remaining >= 0 ? remaining : -1;
+}
+
 /* ---- Decoding -------------------------------------------------------------- */
 
 static int on_decoded(void *ud, const es_mention *m, uint64_t line)
@@ -437,6 +442,7 @@ int es_feed_new(const es_config_item *item, const es_feed_env *env, es_feed **ou
     f->type = t;
     f->item = item;
     f->env = *env;
+    f->c.rate_limit_remaining = -1;
     snprintf(f->name, sizeof f->name, "%s", name);
     snprintf(f->comp, sizeof f->comp, "feed:%s", name);
     f->seed = 0xcbf29ce484222325ULL;

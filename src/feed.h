@@ -109,6 +109,9 @@ typedef struct es_feed_counters {
     int64_t last_mention_ms; /* wall time of the last new mention, 0: never */
     int64_t last_error_ms;   /* wall time of the last error, 0: never */
     int64_t started_ms;      /* wall time of start() */
+    /* Requests left in the platform's rate-limit window as its last
+     * response said (X-RateLimit-Remaining), -1 when unknown. */
+    int64_t rate_limit_remaining;
     bool connected;
     bool finished; /* es_feed_finished() was called */
 } es_feed_counters;
@@ -125,6 +128,8 @@ const es_config_item *es_feed_item(const es_feed *f);
 /* Wall-clock milliseconds (the loop's cached time, offset to the epoch). */
 int64_t es_feed_now(const es_feed *f);
 const es_feed_counters *es_feed_counters_get(const es_feed *f);
+/* What the last response said of the rate-limit budget (-1: nothing). */
+void es_feed_set_rate_limit(es_feed *f, int64_t remaining);
 
 /*
  * The payload format. The host starts with the item's `format:`; a feed

@@ -345,7 +345,11 @@ static void poll_failed(poll_feed *s, const es_feed_failure *fl)
 static void note_rate_limit(poll_feed *s, es_http_req *req)
 {
     int64_t now = es_feed_now(s->f), remaining, reset;
-    if (es_http_rate_limit(req, now, &remaining, &reset) && remaining == 0 && reset > now) {
+    if (!es_http_rate_limit(req, now, &remaining, &reset)) {
+        return;
+    }
+    es_feed_set_rate_limit(s->f, remaining);
+    if (remaining == 0 && reset > now) {
         s->hold_until = reset;
         ES_LOG_INFO(es_feed_comp(s->f), "rate limit used up; next request in %.1f s",
                     (double)(reset - now) / 1000.0);
