@@ -1447,6 +1447,19 @@ static void reload(es_engine *e)
                         rs.groups);
         }
     }
+    /* The admin listener and the state file are opened once, at start:
+     * say so rather than let a changed token or port look applied. */
+    const es_config_item *oa = es_config_admin(old->cfg), *na = es_config_admin(cfg);
+    bool admin_same = oa == NULL ? na == NULL : na != NULL && es_config_item_equal(oa, na);
+    if (!admin_same) {
+        ES_LOG_WARN(COMP, "admin: settings changed; the endpoint keeps its current ones until "
+                          "earshot restarts");
+    }
+    const char *os = es_config_state_path(old->cfg), *ns = es_config_state_path(cfg);
+    if ((os == NULL) != (ns == NULL) || (os != NULL && strcmp(os, ns) != 0)) {
+        ES_LOG_WARN(COMP, "state: changed; the engine keeps %s until earshot restarts",
+                    os != NULL ? os : "(none)");
+    }
     gen_free(old);
     e->route_dirty = true;
     e->pending = count_pending(e);

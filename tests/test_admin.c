@@ -157,6 +157,9 @@ static void praise(void)
     append(line);
 }
 
+/* Admin's listen address as written to the config (a test may change it). */
+static const char *admin_listen = "127.0.0.1:0";
+
 static void write_config(const char *extra_top)
 {
     FILE *f = fopen(cfg_path, "w");
@@ -167,7 +170,7 @@ static void write_config(const char *extra_top)
             "%s"
             "admin:\n"
             "  enabled: true\n"
-            "  listen: 127.0.0.1:0\n"
+            "  listen: %s\n"
             "  token_env: ES_TEST_ADMIN_TOKEN\n"
             "topics:\n"
             "  - name: acme\n"
@@ -195,7 +198,7 @@ static void write_config(const char *extra_top)
             "      - sinks: [tier1]\n"
             "      - after: " STR(ACK_TIMEOUT_S) "s\n"
             "        sinks: [tier2]\n",
-            dir, ES_TEST_LEXICONS, extra_top, feed_path, t1_path, t2_path);
+            dir, ES_TEST_LEXICONS, extra_top, admin_listen, feed_path, t1_path, t2_path);
     fclose(f);
 }
 
@@ -362,7 +365,20 @@ static void test_reload(void **state)
     assert_int_equal(request("GET", "/readyz", NULL, true), 200);
     assert_int_equal(request("GET", "/metrics", NULL, true), 200);
     assert_true(sample("earshot_reloads_total{result=\"error\"}") == 1);
+    /* A changed admin address cannot move the listener under a running
+     * engine: the reload goes through, the endpoint stays where it is,
+     * and the log says the change waits for a restart. */
+    admin_listen = "127.0.0.1:1";
+    write_config("");
+    assert_int_equal(request("POST", "/-/reload", "", true), 200);
+    admin_listen = "127.0.0.1:0";
+    write_config("");
+    char *log = es_test_read_file(log_path, NULL);
+    bool said = log != NULL && strstr(log, "admin: settings changed") != NULL;
+    free(log);
+    assert_true(said);
     /* Mentions still flow after the reloads. */
+    assert_int_equal(request("GET", "/metrics", NULL, true), 200);
     double in = sample("earshot_mentions_in_total");
     praise();
     assert_true(wait_metric("earshot_mentions_in_total", in + 1) == in + 1);
