@@ -324,6 +324,8 @@ static void fmt_bound(const es_option *r, double v, char *buf, size_t size)
         } else {
             snprintf(buf, size, "%.0fKiB", v / 1024);
         }
+    } else if (r->type == ES_OPT_INT) {
+        snprintf(buf, size, "%.0f", v); /* "50000000", not "5e+07" */
     } else {
         snprintf(buf, size, "%g", v);
     }
@@ -1860,6 +1862,12 @@ const es_detect_params *es__config_detect(const es_config *c, size_t topic)
         return &c->params;
     }
     return topic < c->n_topics ? &c->topics[topic].params : NULL;
+}
+
+const es_config_value *es__config_top_value(const es_config *c, const char *key)
+{
+    const struct slot *s = find_slot(&c->top, key);
+    return s != NULL ? &s->v : NULL;
 }
 
 const es_cfg_node *es__config_raw(const es_config *c, const char *key)

@@ -78,6 +78,13 @@ const char *es__cfg_kind_name(es_cfg_kind k);
 const es_cfg_node *es__config_raw(const es_config *c, const char *key);
 
 /*
+ * A top-level option by its dotted key ("dedup.max_ids"), for the engine's
+ * own sections; NULL when there is no such option. Valid until
+ * es_config_free().
+ */
+const es_config_value *es__config_top_value(const es_config *c, const char *key);
+
+/*
  * Effective detector parameters: the built-in defaults, then the global
  * `detect:`, then (per topic) its `sensitivity:` preset and its `detect:`
  * overrides. topic == (size_t)-1 gives the global ones; NULL for a bad

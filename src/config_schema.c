@@ -66,6 +66,20 @@ static const es_option admin_rows[] = {
     {0},
 };
 
+/* The state file's limits (src/store.c). Read when `run` starts: the
+ * dedup memory is reserved then, so a reload that changes `dedup:` only
+ * warns. */
+static const es_option dedup_rows[] = {
+    {.name = "max_ids", .type = ES_OPT_INT, .def = "2000000", .min = 1000, .max = 50000000,
+     .help = "Most mention ids remembered, so a mention seen again (a reconnect, a replay, a "
+             "restart) is dropped; past it the oldest is forgotten. Memory for all of them is "
+             "reserved at start: 32 to 48 bytes an id (64 MiB at the default, 16 MiB at "
+             "500000), and about 25 bytes an id in the state file."},
+    {.name = "max_age", .type = ES_OPT_DURATION, .def = "7d", .min = 10 * MIN, .max = 365 * DAY,
+     .help = "Forget a mention id this long after it was seen."},
+    {0},
+};
+
 const es_option es__cfg_top_rows[] = {
     {.name = "state", .type = ES_OPT_PATH, .def = "earshot.db", .flags = ES_OPT_NONEMPTY,
      .help = "SQLite state file for `run`: feed cursors, recently seen ids, the alert spool."},
@@ -74,6 +88,8 @@ const es_option es__cfg_top_rows[] = {
     {.name = "log", .type = ES_OPT_SECTION, .sub = log_rows, .help = "Logging."},
     {.name = "admin", .type = ES_OPT_SECTION, .sub = admin_rows,
      .help = "The admin HTTP endpoint (off by default)."},
+    {.name = "dedup", .type = ES_OPT_SECTION, .sub = dedup_rows,
+     .help = "How many mention ids `run` remembers to drop repeats, and for how long."},
     {.name = "detect", .type = ES_OPT_DETECT,
      .help = "Detector defaults for every topic (bucket, sensitivity, thresholds)."},
     {.name = "topics", .type = ES_OPT_ITEMS, .help = "What to listen for: a list of topics."},

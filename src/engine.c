@@ -131,6 +131,7 @@ typedef struct es_engine {
     int64_t pending; /* undelivered alerts for the configured sinks */
     int64_t max_event_ms, wall_at_max;
     int64_t last_stats_ms, last_prune_ms;
+    es_engine_state_limits lim; /* as the store was opened */
     int64_t drain_deadline;
     uint64_t alerts, delivered, retried, dead;
     es_admin *admin; /* the admin endpoint, NULL when off (admin.h) */
@@ -1455,6 +1456,15 @@ static void reload(es_engine *e)
         ES_LOG_WARN(COMP, "admin: settings changed; the endpoint keeps its current ones until "
                           "earshot restarts");
     }
+    /* `dedup:` sized memory reserved at start. */
+    es_engine_state_limits nl;
+    es_engine_state_limits_get(cfg, &nl);
+    if (nl.store.max_ids != e->lim.store.max_ids ||
+        nl.store.retention_ms != e->lim.store.retention_ms) {
+        ES_LOG_WARN(COMP, "dedup: changed; the engine keeps %zu ids for %lld s until earshot "
+                          "restarts (their memory is reserved at start)",
+                    e->lim.store.max_ids, (long long)(e->lim.store.retention_ms / 1000));
+    }
     const char *os = es_config_state_path(old->cfg), *ns = es_config_state_path(cfg);
     if ((os == NULL) != (ns == NULL) || (os != NULL && strcmp(os, ns) != 0)) {
         ES_LOG_WARN(COMP, "state: changed; the engine keeps %s until earshot restarts",
@@ -1735,6 +1745,21 @@ static int admin_start(es_engine *e, const es_config *cfg, es_error *err)
 
 /* ---- Run -------------------------------------------------------------------- */
 
+static int64_t top_int(const es_config *cfg, const char *key)
+{
+    const es_config_value *v = es__config_top_value(cfg, key);
+    return v != NULL && v->has ? v->i : 0;
+}
+
+void es_engine_state_limits_get(const es_config *cfg, es_engine_state_limits *out)
+{
+    /* The rows' defaults and bounds (src/config_schema.c) make every value
+     * positive; a 0 would mean the store's own default. */
+    memset(out, 0, sizeof *out);
+    out->store.max_ids = (size_t)top_int(cfg, "dedup.max_ids");
+    out->store.retention_ms = top_int(cfg, "dedup.max_age");
+}
+
 int es_engine_run(const es_engine_opts *opts, es_error *err)
 {
     es_engine *e = calloc(1, sizeof *e);
@@ -1765,10 +1790,15 @@ int es_engine_run(const es_engine_opts *opts, es_error *err)
     }
     apply_log_settings(e, cfg);
     const char *state = es_config_state_path(cfg);
-    if ((rc = es_store_open(state, NULL, now, &e->store, err)) != 0) {
+    es_engine_state_limits_get(cfg, &e->lim);
+    if ((rc = es_store_open(state, &e->lim.store, now, &e->store, err)) != 0) {
         es_config_free(cfg);
         goto fail_store;
     }
+    ES_LOG_INFO(COMP, "dedup: up to %zu mention ids (%.1f MiB reserved), %zu loaded",
+                es_store_max_ids(e->store),
+                (double)es_store_reserved_bytes(e->store) / (1024.0 * 1024.0),
+                es_store_ids(e->store));
     if ((rc = es_spool_open(state, &e->spool, err)) != 0) {
         es_config_free(cfg);
         goto fail_spool;

@@ -26,6 +26,7 @@
 
 #include "alert.h"
 #include "earshot.h"
+#include "store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,6 +50,16 @@ typedef struct es_engine_opts {
  * loaded, with the file, line and column where there is one).
  */
 int es_engine_run(const es_engine_opts *o, es_error *err);
+
+/*
+ * The state file's limits a config sets (`dedup:`, its defaults when
+ * absent), as `run` applies them: the store is opened with `store`.
+ */
+struct es_config;
+typedef struct es_engine_state_limits {
+    es_store_opts store;
+} es_engine_state_limits;
+void es_engine_state_limits_get(const struct es_config *cfg, es_engine_state_limits *out);
 
 struct es_engine;
 /* Where every alert goes: the one place between detection and the sinks

@@ -513,6 +513,16 @@ size_t es_store_ids(const es_store *s)
     return s->count;
 }
 
+size_t es_store_max_ids(const es_store *s)
+{
+    return s->max_ids;
+}
+
+size_t es_store_reserved_bytes(const es_store *s)
+{
+    return (s->set_mask + 1) * sizeof *s->set + s->max_ids * sizeof *s->ring;
+}
+
 int es_store_commit(es_store *s)
 {
     if (s->n_pend == 0 && s->cursors_pending == 0 && s->disk_head >= s->head_serial) {

@@ -16,9 +16,9 @@
  *
  * The dedup check never touches SQLite: an in-memory set of 64-bit hashes
  * of (feed, id) answers it; SQLite is only the copy that survives a
- * restart. The set holds at most max_ids ids: it is allocated for that
- * many when the store opens (about 32 bytes an id, 64 MiB at the default
- * 2,000,000) and never grows, and the id seen longest ago is forgotten as
+ * restart. The set holds at most max_ids ids (config `dedup.max_ids`): it
+ * is allocated for that many when the store opens (32 to 48 bytes an id,
+ * 64 MiB at the default 2,000,000) and never grows, and the id seen longest ago is forgotten as
  * each new one past the cap comes in, so neither a rehash nor a prune ever
  * stalls the loop. Ids older than the retention are forgotten by
  * es_store_prune().
@@ -87,6 +87,10 @@ size_t es_store_pending(const es_store *s);
 int es_store_prune(es_store *s, int64_t now_ms);
 /* Ids currently remembered. */
 size_t es_store_ids(const es_store *s);
+/* The most ids it remembers (max_ids as opened), and the bytes of memory
+ * reserved for them at open. */
+size_t es_store_max_ids(const es_store *s);
+size_t es_store_reserved_bytes(const es_store *s);
 /* The last SQLite error, for logs. */
 const char *es_store_errmsg(const es_store *s);
 

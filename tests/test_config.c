@@ -13,6 +13,7 @@
 #include "config.h"
 #include "detect.h"
 #include "earshot.h"
+#include "engine.h"
 #include "testutil.h"
 
 #include <stdio.h>
@@ -355,6 +356,40 @@ static void test_bad_types_and_bounds(void **state)
     expect_err(x, 4, 15, 14, "'command' must have between 1 and 256 items, not 0");
     expect_err(x, 5, 16, 19, "'max_attempts' must be between 1 and 1000, not 0");
     free(x);
+}
+
+/* The state file's limits: bounds checked at the value, as for any key;
+ * `earshot check` says where. */
+static void test_state_limits(void **state)
+{
+    (void)state;
+    struct errs *x = load_fail("bad_limits.yaml", 0);
+    assert_int_equal(x->n, 2);
+    expect_err(x, 0, 4, 12, "'dedup.max_ids' must be between 1000 and 50000000, not 10");
+    expect_err(x, 1, 5, 12, "'dedup.max_age' must be between 10m and 365d, not 1m");
+    free(x);
+
+    const char *argv[] = {"earshot", "check", "-c", FIX "bad_limits.yaml", NULL};
+    char *out, *err;
+    assert_int_equal(es_test_run(argv, NULL, 0, &out, &err), 1);
+    if (strstr(err, "bad_limits.yaml:4:12: 'dedup.max_ids' must be between 1000 and") == NULL ||
+        strstr(err, "bad_limits.yaml:5:12: 'dedup.max_age' must be between") == NULL) {
+        fail_msg("unexpected check output:\n%s", err);
+    }
+    free(out);
+    free(err);
+
+    /* In bounds, with the defaults beside it. */
+    es_config *c = buf_ok("dedup: {max_ids: 5000}\ntopics: [{name: a, query: a}]\n");
+    es_engine_state_limits lim;
+    es_engine_state_limits_get(c, &lim);
+    assert_int_equal(lim.store.max_ids, 5000);
+    assert_int_equal(lim.store.retention_ms, 7LL * 24 * 3600 * 1000);
+    es_config_free(c);
+    c = buf_ok("topics: [{name: a, query: a}]\n");
+    es_engine_state_limits_get(c, &lim);
+    assert_int_equal(lim.store.max_ids, 2000000);
+    es_config_free(c);
 }
 
 static void test_duplicates(void **state)
@@ -913,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_missing_secret),
         cmocka_unit_test(test_literal_secret),
         cmocka_unit_test(test_bad_types_and_bounds),
+        cmocka_unit_test(test_state_limits),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_yaml_errors),
         cmocka_unit_test(test_detect_errors),

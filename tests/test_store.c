@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "config.h"
+#include "engine.h"
 #include "store.h"
 
 #include <sqlite3.h>
@@ -323,6 +325,53 @@ static void test_crash_keeps_exactly_the_commits(void **state)
     cleanup(path);
 }
 
+/* `dedup:` in the config reaches the store as `run` opens it: the memory
+ * reserved follows the cap (a small deployment need not pay for 2,000,000
+ * ids), and the cap and the age hold. */
+static void test_configured_limits(void **state)
+{
+    (void)state;
+    static const char yaml[] = "dedup: {max_ids: 5000, max_age: 1h}\n"
+                               "topics: [{name: a, query: a}]\n";
+    es_config *c = NULL;
+    es_error err = {0};
+    assert_int_equal(es_config_load_buffer(yaml, sizeof yaml - 1, "mem.yaml", NULL, NULL, &c, &err),
+                     0);
+    es_engine_state_limits lim;
+    es_engine_state_limits_get(c, &lim);
+    es_config_free(c);
+    char *path = tmp_db();
+    es_store *s = open_store(path, &lim.store, T0);
+    assert_int_equal(es_store_max_ids(s), 5000);
+    /* A set of 16,384 slots (the power of two at least twice the cap) and
+     * a ring of 5,000: 208 KiB, where the default reserves 64 MiB. */
+    assert_int_equal(es_store_reserved_bytes(s), 16384 * 8 + 5000 * 16);
+    char id[32];
+    for (int i = 0; i < 6000; i++) {
+        int n = snprintf(id, sizeof id, "m%d", i);
+        assert_int_equal(es_store_seen(s, "f", id, (size_t)n, T0 + i), 0);
+        assert_true(es_store_ids(s) <= 5000);
+    }
+    assert_int_equal(es_store_ids(s), 5000);
+    assert_int_equal(es_store_seen(s, "f", "m5999", 5, T0 + 6000), 1);
+    assert_int_equal(es_store_seen(s, "f", "m1000", 5, T0 + 6000), 1);
+    /* One hour after m1000..m2999 were seen (at T0+1000..T0+2999), they
+     * are forgotten and the rest kept. */
+    assert_int_equal(es_store_prune(s, T0 + 3600 * 1000 + 3000), 2000);
+    assert_int_equal(es_store_ids(s), 3000);
+    es_store_close(s);
+    cleanup(path);
+
+    /* Without `dedup:`, the defaults (not opened here: 64 MiB). */
+    static const char plain[] = "topics: [{name: a, query: a}]\n";
+    assert_int_equal(
+        es_config_load_buffer(plain, sizeof plain - 1, "mem.yaml", NULL, NULL, &c, &err), 0);
+    es_engine_state_limits_get(c, &lim);
+    es_config_free(c);
+    assert_int_equal(lim.store.max_ids, 2000000);
+    assert_int_equal(lim.store.retention_ms, 7 * DAY);
+}
+
 static void test_bad_path(void **state)
 {
     (void)state;
@@ -344,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_old_state_file),
         cmocka_unit_test(test_cap_churn),
         cmocka_unit_test(test_crash_keeps_exactly_the_commits),
+        cmocka_unit_test(test_configured_limits),
         cmocka_unit_test(test_bad_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

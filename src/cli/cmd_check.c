@@ -604,6 +604,9 @@ static void print_bounds(FILE *out, const es_option *o)
         print_value(out, &hi);
     } else if (o->type == ES_OPT_LIST) {
         fprintf(out, ", %g..%g items", o->min, o->max);
+    } else if (o->type == ES_OPT_INT) {
+        /* Whole numbers in full: "1000..50000000", not "5e+07". */
+        fprintf(out, ", %.0f..%.0f", o->min, o->max);
     } else if (o->type == ES_OPT_SIZE) {
         /* As a user writes sizes: "1KiB..64MiB", not "1024..6.71089e+07". */
         double b[2] = {o->min, o->max};
