@@ -14,9 +14,10 @@
  *     host drops what it had already seen.
  *
  * The stream has no cursor: what was missed while disconnected comes back
- * only through backfill_minutes.
+ * only through backfill_minutes. The connection lifecycle (reconnects, the
+ * read timeout, backpressure) is feed_stream.c's; this file frames lines.
  */
-#include "feed_net.h"
+#include "feed_stream.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -28,24 +29,12 @@
 
 typedef struct nd_feed {
     es_feed *f;
-    char *url;
-    es_feed_headers hdrs;
-    int64_t connect_ms, read_ms;
+    es_feed_stream st;
     int backfill_min;
-    es_buf tail; /* the start of a line that continues in the next chunk */
-    es_http_req *req;
-    uv_timer_t retry;
-    uv_timer_t watch;  /* the read timeout */
-    int64_t last_byte; /* loop time of the last byte (or of the request) */
-    int open_handles;
-    bool running, closing, paused, ok;
+    es_buf tail;           /* the start of a line that continues in the next chunk */
     bool connected_before; /* a reconnect, not the first connection */
-    char err_body[160];
-    size_t err_len;
     uint64_t keepalives, cut_lines;
 } nd_feed;
-
-static void connect_stream(nd_feed *s);
 
 /* ---- The stream ------------------------------------------------------------- */
 
@@ -59,20 +48,26 @@ static bool all_blank(const char *p, size_t n)
     return true;
 }
 
-static int on_response(void *ud, es_http_req *req)
+/* A reconnect asks for backfill_minutes of replay (unless the URL already
+ * says how much): the stream has no other way to bring back the gap. */
+static int nd_prepare(void *ud, es_buf *u)
 {
     nd_feed *s = ud;
-    long st = es_http_status(req);
-    s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
-    s->err_len = 0;
-    s->err_body[0] = '\0';
-    s->ok = st >= 200 && st <= 299;
-    if (s->ok) {
-        es_buf_reset(&s->tail);
-        s->connected_before = true;
-        es_feed_set_connected(s->f, true);
+    int rc = es_buf_adds(u, s->st.url);
+    if (rc == 0 && s->backfill_min > 0 && s->connected_before &&
+        !es__feed_url_has_param(s->st.url, "backfill_minutes")) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", s->backfill_min);
+        rc = es__feed_url_add(u, "backfill_minutes", v, strlen(v));
     }
-    return 0;
+    return rc;
+}
+
+static void nd_opened(void *ud)
+{
+    nd_feed *s = ud;
+    es_buf_reset(&s->tail);
+    s->connected_before = true;
 }
 
 /* Hand over everything up to the last newline of tail + p; keep the rest. */
@@ -109,15 +104,9 @@ static int deliver_lines(nd_feed *s, const char *p, size_t n)
     return rc;
 }
 
-static int on_data(void *ud, es_http_req *req, const char *p, size_t n)
+static int nd_data(void *ud, const char *p, size_t n)
 {
     nd_feed *s = ud;
-    (void)req;
-    s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
-    if (!s->ok) {
-        es__feed_snippet(s->err_body, sizeof s->err_body, &s->err_len, p, n);
-        return 0;
-    }
     if (s->tail.len == 0 && all_blank(p, n)) {
         /* A keep-alive: the connection is fine, there is just nothing to
          * say. The host still sees the bytes (liveness). */
@@ -129,31 +118,13 @@ static int on_data(void *ud, es_http_req *req, const char *p, size_t n)
         es_feed_error(s->f, "cannot process mentions: %s", es_strerror(rc));
         return rc < 0 ? rc : ES_EIO;
     }
-    if (es_feed_should_pause(s->f)) {
-        s->paused = true;
-        return ES_HTTP_PAUSE;
-    }
-    return 0;
-}
-
-static void on_retry(uv_timer_t *t)
-{
-    nd_feed *s = t->data;
-    if (s->running && !s->closing && s->req == NULL) {
-        connect_stream(s);
-    }
-}
-
-static void schedule_reconnect(nd_feed *s, int64_t d)
-{
-    if (!s->closing) {
-        uv_timer_start(&s->retry, on_retry, (uint64_t)(d < 0 ? 0 : d), 0);
-    }
+    return es__feed_stream_backpressure(&s->st);
 }
 
 /* The connection is over: a partial last line goes with it. */
-static void end_stream(nd_feed *s)
+static void nd_ended(void *ud)
 {
+    nd_feed *s = ud;
     if (s->tail.len > 0) {
         s->cut_lines++;
         ES_LOG_DEBUG(es_feed_comp(s->f), "dropped %zu bytes of a line cut off by the disconnect",
@@ -163,98 +134,13 @@ static void end_stream(nd_feed *s)
     (void)es_feed_deliver_end(s->f);
 }
 
-/* The stream is over: come back after the backoff. `clean`: the server
- * closed a 2xx stream, worth a reconnect but not an error. */
-static void stream_down(nd_feed *s, bool was_ok, const es_feed_failure *fl, bool clean)
-{
-    s->req = NULL;
-    s->ok = false;
-    s->paused = false;
-    end_stream(s);
-    if (s->closing || !s->running) {
-        return;
-    }
-    if (was_ok) {
-        es_feed_set_connected(s->f, false);
-    }
-    if (!clean) {
-        es_feed_error(s->f, "%s", fl->why);
-    }
-    schedule_reconnect(s, es_feed_backoff(s->f, fl->kind, fl->retry_after_ms,
-                                          clean ? fl->why : NULL));
-}
-
-static void on_done(void *ud, es_http_req *req, const es_http_result *r)
-{
-    nd_feed *s = ud;
-    bool was_ok = s->ok;
-    if (r->code == ES_ECLOSED) {
-        s->req = NULL;
-        return;
-    }
-    es_feed_failure fl;
-    es__feed_failure(s->f, req, r, s->err_body, s->err_len, &fl);
-    bool clean = was_ok && r->code == 0;
-    if (clean) {
-        snprintf(fl.why, sizeof fl.why, "the server closed the stream");
-    }
-    stream_down(s, was_ok, &fl, clean);
-}
-
-/*
- * The read timeout, kept here rather than left to libcurl, whose low-speed
- * check averages over several seconds. It also covers a server that
- * accepts and never answers. Paused reading (backpressure) is not silence.
- */
-static void on_watch(uv_timer_t *t)
-{
-    nd_feed *s = t->data;
-    if (s->req == NULL || s->paused || s->closing) {
-        return;
-    }
-    if ((int64_t)uv_now(es_feed_loop(s->f)) - s->last_byte < s->read_ms) {
-        return;
-    }
-    bool was_ok = s->ok;
-    es_http_cancel(s->req);
-    es_feed_failure fl = {.kind = ES_BACKOFF_NETWORK, .retry_after_ms = -1};
-    snprintf(fl.why, sizeof fl.why, "nothing, not even a keep-alive, for %.1f s",
-             (double)s->read_ms / 1000.0);
-    stream_down(s, was_ok, &fl, false);
-}
-
-static void connect_stream(nd_feed *s)
-{
-    es_buf u;
-    es_buf_init(&u, 16384);
-    int rc = es_buf_adds(&u, s->url);
-    if (rc == 0 && s->backfill_min > 0 && s->connected_before &&
-        !es__feed_url_has_param(s->url, "backfill_minutes")) {
-        char v[8];
-        snprintf(v, sizeof v, "%d", s->backfill_min);
-        rc = es__feed_url_add(&u, "backfill_minutes", v, strlen(v));
-    }
-    if (rc == 0) {
-        es_http_opts o = {
-            .url = u.data,
-            .headers = (const char *const *)s->hdrs.v,
-            .n_headers = s->hdrs.n,
-            .connect_timeout_ms = s->connect_ms,
-            .on_response = on_response,
-            .on_data = on_data,
-            .on_done = on_done,
-            .ud = s,
-        };
-        rc = es_http_start(es_feed_http(s->f), &o, &s->req);
-        s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
-    }
-    es_buf_free(&u);
-    if (rc != 0) {
-        s->req = NULL;
-        es_feed_error(s->f, "cannot start the stream: %s", es_strerror(rc));
-        schedule_reconnect(s, es_feed_backoff(s->f, ES_BACKOFF_NETWORK, -1, NULL));
-    }
-}
+static const es_feed_stream_ops nd_stream_ops = {
+    .idle_signal = "keep-alive",
+    .prepare = nd_prepare,
+    .opened = nd_opened,
+    .data = nd_data,
+    .ended = nd_ended,
+};
 
 /* ---- The vtable ------------------------------------------------------------------ */
 
@@ -268,20 +154,14 @@ static int nd_init(es_feed *f, const es_config_item *item, void **state, es_erro
     }
     s->f = f;
     es_buf_init(&s->tail, NDJSON_MAX_LINE);
-    int rc = es__feed_url_option(f, item, "url", true, &s->url, err);
-    rc = rc ? rc : es__feed_headers_init(f, item, &s->hdrs, err);
+    int rc = es__feed_stream_init(&s->st, f, item, &nd_stream_ops, s, err);
+    rc = rc ? rc : es__feed_headers_init(f, item, &s->st.hdrs, err);
     if (rc != 0) {
         nd_destroy(s);
         return rc;
     }
-    s->connect_ms = es_config_item_int(item, "connect_timeout");
-    s->read_ms = es_config_item_int(item, "read_timeout");
     s->backfill_min = (int)es_config_item_int(item, "backfill_minutes");
-    uv_timer_init(es_feed_loop(f), &s->retry);
-    uv_timer_init(es_feed_loop(f), &s->watch);
-    s->retry.data = s;
-    s->watch.data = s;
-    s->open_handles = 2;
+    es__feed_stream_timers(&s->st);
     *state = s;
     return 0;
 }
@@ -289,64 +169,29 @@ static int nd_init(es_feed *f, const es_config_item *item, void **state, es_erro
 static int nd_start(void *state)
 {
     nd_feed *s = state;
-    if (!s->running) {
-        s->running = true;
-        int64_t tick = s->read_ms / 4;
-        tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
-        uv_timer_start(&s->watch, on_watch, (uint64_t)tick, (uint64_t)tick);
-        connect_stream(s);
-    }
+    es__feed_stream_start(&s->st);
     return 0;
 }
 
 static void nd_stop(void *state)
 {
     nd_feed *s = state;
-    if (!s->running) {
-        return;
-    }
-    s->running = false;
-    uv_timer_stop(&s->retry);
-    uv_timer_stop(&s->watch);
-    if (s->req != NULL) {
-        es_http_cancel(s->req);
-        s->req = NULL;
-        end_stream(s);
-    }
-    s->paused = false;
-    if (s->ok) {
-        s->ok = false;
-        es_feed_set_connected(s->f, false);
-    }
+    es__feed_stream_stop(&s->st);
 }
 
 static void nd_resume(void *state)
 {
     nd_feed *s = state;
-    if (s->paused && s->req != NULL) {
-        s->paused = false;
-        s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
-        es_http_resume(s->req);
-    }
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    nd_feed *s = h->data;
-    if (--s->open_handles == 0) {
-        es_feed_closed(s->f);
-    }
+    es__feed_stream_resume(&s->st);
 }
 
 static void nd_close(void *state)
 {
     nd_feed *s = state;
     nd_stop(s);
-    s->closing = true;
     ES_LOG_DEBUG(es_feed_comp(s->f), "closing: %llu keep-alives, %llu lines cut by disconnects",
                  (unsigned long long)s->keepalives, (unsigned long long)s->cut_lines);
-    uv_close((uv_handle_t *)&s->retry, on_handle_closed);
-    uv_close((uv_handle_t *)&s->watch, on_handle_closed);
+    es__feed_stream_close(&s->st, NULL);
 }
 
 static void nd_destroy(void *state)
@@ -356,8 +201,7 @@ static void nd_destroy(void *state)
         return;
     }
     es_buf_free(&s->tail);
-    es__feed_headers_free(&s->hdrs);
-    free(s->url);
+    es__feed_stream_free(&s->st);
     free(s);
 }
 

@@ -31,8 +31,11 @@
  * An event whose data is not one complete JSON object or array is handed
  * over on its own instead, so a half object cannot swallow the events
  * after it; the host counts and logs it as bad.
+ *
+ * The connection lifecycle (reconnects, the read timeout, backpressure) is
+ * feed_stream.c's; this file is SSE, the cursor and the gap fill.
  */
-#include "feed_net.h"
+#include "feed_stream.h"
 #include "log.h"
 #include "sse.h"
 
@@ -51,26 +54,15 @@
 
 typedef struct sse_feed {
     es_feed *f;
-    char *url;
+    es_feed_stream st; /* st.hdrs: the fixed ones first, then per-connection ones */
     char *catchup_url;
-    es_feed_headers hdrs; /* fixed ones first, then per-connection ones */
     size_t n_fixed;
     char *events[SSE_MAX_EVENTS_OPT];
     size_t n_events;
-    int64_t connect_ms, read_ms;
     es_sse p;
-    es_http_req *req; /* the stream */
-    es_http_req *cu;  /* a gap-fill page */
-    uv_timer_t retry; /* reconnect */
+    es_http_req *cu; /* a gap-fill page */
     uv_timer_t cu_retry;
-    uv_timer_t watch;  /* the read timeout */
-    int64_t last_byte; /* loop time of the last byte (or of the request) */
-    int open_handles;
-    bool running, closing, paused;
-    bool ok; /* the current response is a 2xx stream */
     int host_rc;
-    char err_body[160];
-    size_t err_len;
     /* Ids: the newest status the stream brought, the one the cursor holds. */
     char newest[SSE_ID_MAX];
     char durable[SSE_ID_MAX];
@@ -85,7 +77,6 @@ typedef struct sse_feed {
     uint64_t deletes, ignored;
 } sse_feed;
 
-static void connect_stream(sse_feed *s);
 static void catchup_request(sse_feed *s);
 
 /* ---- Ids and the cursor ----------------------------------------------------- */
@@ -182,7 +173,7 @@ static void catchup_finish(sse_feed *s, const char *how)
                 (unsigned long long)s->cu_mentions, s->cu_pages, s->cu_pages == 1 ? "" : "s",
                 (unsigned long long)s->cu_new);
     advance(s);
-    if (s->cu_wanted && s->ok) {
+    if (s->cu_wanted && s->st.ok) {
         /* The stream dropped again while we were filling: go again. */
         s->cu_wanted = false;
         s->cu_active = true;
@@ -197,7 +188,7 @@ static void catchup_finish(sse_feed *s, const char *how)
 static void catchup_start(sse_feed *s)
 {
     s->cu_wanted = false;
-    if (s->catchup_url == NULL || s->durable[0] == '\0' || s->cu_active || s->closing) {
+    if (s->catchup_url == NULL || s->durable[0] == '\0' || s->cu_active || s->st.closing) {
         return;
     }
     s->cu_active = true;
@@ -213,7 +204,7 @@ static void catchup_start(sse_feed *s)
 static void on_cu_retry(uv_timer_t *t)
 {
     sse_feed *s = t->data;
-    if (s->running && !s->closing && s->cu_active && s->cu == NULL) {
+    if (s->st.running && !s->st.closing && s->cu_active && s->cu == NULL) {
         catchup_request(s);
     }
 }
@@ -222,7 +213,7 @@ static void on_cu_done(void *ud, es_http_req *req, const es_http_result *r)
 {
     sse_feed *s = ud;
     s->cu = NULL;
-    if (s->closing || !s->running || r->code == ES_ECLOSED) {
+    if (s->st.closing || !s->st.running || r->code == ES_ECLOSED) {
         s->cu_active = false;
         return;
     }
@@ -289,9 +280,9 @@ static void catchup_request(sse_feed *s)
     if (rc == 0) {
         es_http_opts o = {
             .url = u.data,
-            .headers = (const char *const *)s->hdrs.v,
+            .headers = (const char *const *)s->st.hdrs.v,
             .n_headers = s->n_fixed,
-            .connect_timeout_ms = s->connect_ms,
+            .connect_timeout_ms = s->st.connect_ms,
             .timeout_ms = 60000,
             .max_body = 16u << 20,
             .on_done = on_cu_done,
@@ -399,34 +390,35 @@ static int on_event(void *ud, const es_sse_event *ev)
     return 0;
 }
 
-static int on_response(void *ud, es_http_req *req)
+/* Per connection: Accept, and Last-Event-ID once the server has sent ids
+ * (a server that keeps history replays what we missed). */
+static int sse_prepare(void *ud, es_buf *url)
 {
     sse_feed *s = ud;
-    s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
-    long st = es_http_status(req);
-    s->err_len = 0;
-    s->err_body[0] = '\0';
-    s->ok = st >= 200 && st <= 299;
-    if (s->ok) {
-        es_sse_reset(&s->p);
-        es_feed_set_connected(s->f, true);
-        if (s->cu_wanted) {
-            catchup_start(s);
-        }
+    (void)url; /* the configured URL as it is */
+    es__feed_headers_truncate(&s->st.hdrs, s->n_fixed);
+    int rc = es__feed_headers_add(&s->st.hdrs, "Accept: text/event-stream");
+    rc = rc ? rc : es__feed_headers_add(&s->st.hdrs, "Cache-Control: no-cache");
+    if (rc == 0 && s->p.id_len > 0) {
+        char h[ES_SSE_MAX_ID + 32];
+        snprintf(h, sizeof h, "Last-Event-ID: %.*s", (int)s->p.id_len, s->p.id);
+        rc = es__feed_headers_add(&s->st.hdrs, h);
     }
-    return 0;
+    return rc;
 }
 
-static int on_data(void *ud, es_http_req *req, const char *p, size_t n)
+static void sse_opened(void *ud)
 {
     sse_feed *s = ud;
-    (void)req;
-    s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
-    if (!s->ok) {
-        /* An error response: keep its start for the log line only. */
-        es__feed_snippet(s->err_body, sizeof s->err_body, &s->err_len, p, n);
-        return 0;
+    es_sse_reset(&s->p);
+    if (s->cu_wanted) {
+        catchup_start(s);
     }
+}
+
+static int sse_data(void *ud, const char *p, size_t n)
+{
+    sse_feed *s = ud;
     s->host_rc = 0;
     int rc = es_sse_feed(&s->p, p, n, on_event, s);
     if (rc != 0) {
@@ -434,131 +426,40 @@ static int on_data(void *ud, es_http_req *req, const char *p, size_t n)
         return s->host_rc ? s->host_rc : ES_EIO;
     }
     advance(s);
-    if (es_feed_should_pause(s->f)) {
-        s->paused = true;
-        return ES_HTTP_PAUSE;
-    }
-    return 0;
+    return es__feed_stream_backpressure(&s->st);
 }
 
-static void on_retry(uv_timer_t *t)
+/* A half-received event is dropped: the cursor is still before it. */
+static void sse_ended(void *ud)
 {
-    sse_feed *s = t->data;
-    if (s->running && !s->closing && s->req == NULL) {
-        connect_stream(s);
-    }
-}
-
-static void schedule_reconnect(sse_feed *s, int64_t d)
-{
-    if (!s->closing) {
-        uv_timer_start(&s->retry, on_retry, (uint64_t)(d < 0 ? 0 : d), 0);
-    }
+    sse_feed *s = ud;
+    es_sse_reset(&s->p);
+    (void)es_feed_deliver_end(s->f);
 }
 
 /*
- * The stream is over (it ended, failed, or went quiet): drop a half event,
- * keep the cursor, and come back after the backoff. `clean` is a stream
- * the server closed after a 2xx: worth a reconnect, not an error.
+ * The stream went down: keep the cursor, want a gap fill for what the
+ * reconnect misses, and wait at least the server's `retry:` before a
+ * reconnect after a network error.
  */
-static void stream_down(sse_feed *s, bool was_ok, es_feed_failure *fl, bool clean)
+static int64_t sse_down(void *ud, const es_feed_failure *fl)
 {
-    s->req = NULL;
-    s->ok = false;
-    s->paused = false;
-    /* A half-received event is dropped: the cursor is still before it. */
-    es_sse_reset(&s->p);
-    (void)es_feed_deliver_end(s->f);
+    sse_feed *s = ud;
     advance(s);
-    if (s->closing || !s->running) {
-        return;
-    }
-    if (was_ok) {
-        es_feed_set_connected(s->f, false);
-    }
     if (s->catchup_url != NULL && s->durable[0] != '\0') {
         s->cu_wanted = true;
     }
-    if (!clean) {
-        es_feed_error(s->f, "%s", fl->why);
-    }
-    int64_t d = es_feed_backoff(s->f, fl->kind, fl->retry_after_ms, clean ? fl->why : NULL);
-    if (fl->kind == ES_BACKOFF_NETWORK && s->p.retry_ms > d) {
-        d = s->p.retry_ms; /* the server asked for at least this */
-    }
-    schedule_reconnect(s, d);
+    return fl->kind == ES_BACKOFF_NETWORK ? s->p.retry_ms : 0;
 }
 
-static void on_done(void *ud, es_http_req *req, const es_http_result *r)
-{
-    sse_feed *s = ud;
-    bool was_ok = s->ok;
-    if (r->code == ES_ECLOSED) {
-        s->req = NULL;
-        return;
-    }
-    es_feed_failure fl;
-    es__feed_failure(s->f, req, r, s->err_body, s->err_len, &fl);
-    bool clean = was_ok && r->code == 0;
-    if (clean) {
-        snprintf(fl.why, sizeof fl.why, "the server closed the stream");
-    }
-    stream_down(s, was_ok, &fl, clean);
-}
-
-/*
- * The read timeout, kept here rather than left to libcurl, whose low-speed
- * check averages over several seconds and so notices a dead stream late.
- * It also covers a server that accepts and never answers. Paused reading
- * (backpressure) is not silence.
- */
-static void on_watch(uv_timer_t *t)
-{
-    sse_feed *s = t->data;
-    if (s->req == NULL || s->paused || s->closing) {
-        return;
-    }
-    if ((int64_t)uv_now(es_feed_loop(s->f)) - s->last_byte < s->read_ms) {
-        return;
-    }
-    bool was_ok = s->ok;
-    es_http_cancel(s->req);
-    es_feed_failure fl = {.kind = ES_BACKOFF_NETWORK, .retry_after_ms = -1};
-    snprintf(fl.why, sizeof fl.why, "nothing, not even a heartbeat, for %.1f s",
-             (double)s->read_ms / 1000.0);
-    stream_down(s, was_ok, &fl, false);
-}
-
-static void connect_stream(sse_feed *s)
-{
-    es__feed_headers_truncate(&s->hdrs, s->n_fixed);
-    int rc = es__feed_headers_add(&s->hdrs, "Accept: text/event-stream");
-    rc = rc ? rc : es__feed_headers_add(&s->hdrs, "Cache-Control: no-cache");
-    if (rc == 0 && s->p.id_len > 0) {
-        char h[ES_SSE_MAX_ID + 32];
-        snprintf(h, sizeof h, "Last-Event-ID: %.*s", (int)s->p.id_len, s->p.id);
-        rc = es__feed_headers_add(&s->hdrs, h);
-    }
-    if (rc == 0) {
-        es_http_opts o = {
-            .url = s->url,
-            .headers = (const char *const *)s->hdrs.v,
-            .n_headers = s->hdrs.n,
-            .connect_timeout_ms = s->connect_ms,
-            .on_response = on_response,
-            .on_data = on_data,
-            .on_done = on_done,
-            .ud = s,
-        };
-        rc = es_http_start(es_feed_http(s->f), &o, &s->req);
-        s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
-    }
-    if (rc != 0) {
-        s->req = NULL;
-        es_feed_error(s->f, "cannot start the stream: %s", es_strerror(rc));
-        schedule_reconnect(s, es_feed_backoff(s->f, ES_BACKOFF_NETWORK, -1, NULL));
-    }
-}
+static const es_feed_stream_ops sse_stream_ops = {
+    .idle_signal = "heartbeat",
+    .prepare = sse_prepare,
+    .opened = sse_opened,
+    .data = sse_data,
+    .ended = sse_ended,
+    .down = sse_down,
+};
 
 /* ---- The vtable ------------------------------------------------------------------- */
 
@@ -572,14 +473,14 @@ static int sse_init(es_feed *f, const es_config_item *item, void **state, es_err
     }
     s->f = f;
     es_sse_init(&s->p, SSE_MAX_EVENT);
-    int rc = es__feed_url_option(f, item, "url", true, &s->url, err);
+    int rc = es__feed_stream_init(&s->st, f, item, &sse_stream_ops, s, err);
     rc = rc ? rc : es__feed_url_option(f, item, "catchup_url", false, &s->catchup_url, err);
-    rc = rc ? rc : es__feed_headers_init(f, item, &s->hdrs, err);
+    rc = rc ? rc : es__feed_headers_init(f, item, &s->st.hdrs, err);
     if (rc != 0) {
         sse_destroy(s);
         return rc;
     }
-    s->n_fixed = s->hdrs.n;
+    s->n_fixed = s->st.hdrs.n;
     const es_config_value *ev = es_config_item_get(item, "events");
     for (size_t i = 0; ev != NULL && ev->has && i < ev->n_list; i++) {
         if (s->n_events == SSE_MAX_EVENTS_OPT) {
@@ -594,20 +495,14 @@ static int sse_init(es_feed *f, const es_config_item *item, void **state, es_err
         }
         s->n_events++;
     }
-    s->connect_ms = es_config_item_int(item, "connect_timeout");
-    s->read_ms = es_config_item_int(item, "read_timeout");
     /* Mastodon is what speaks SSE; a config that says nothing means it. */
     const es_config_value *fmt = es_config_item_get(item, "format");
     if (fmt == NULL || !fmt->set) {
         es_feed_set_format(f, ES_FORMAT_MASTODON);
     }
-    uv_timer_init(es_feed_loop(f), &s->retry);
+    es__feed_stream_timers(&s->st);
     uv_timer_init(es_feed_loop(f), &s->cu_retry);
-    uv_timer_init(es_feed_loop(f), &s->watch);
-    s->retry.data = s;
     s->cu_retry.data = s;
-    s->watch.data = s;
-    s->open_handles = 3;
     *state = s;
     return 0;
 }
@@ -615,44 +510,27 @@ static int sse_init(es_feed *f, const es_config_item *item, void **state, es_err
 static int sse_start(void *state)
 {
     sse_feed *s = state;
-    if (s->running) {
+    if (s->st.running) {
         return 0;
     }
-    s->running = true;
     load_cursor(s);
     /* After a restart the stream cannot say what we missed while down. */
     s->cu_wanted = s->catchup_url != NULL && s->durable[0] != '\0';
-    int64_t tick = s->read_ms / 4;
-    tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
-    uv_timer_start(&s->watch, on_watch, (uint64_t)tick, (uint64_t)tick);
-    connect_stream(s);
+    es__feed_stream_start(&s->st);
     return 0;
 }
 
 static void sse_stop(void *state)
 {
     sse_feed *s = state;
-    if (!s->running) {
+    if (!s->st.running) {
         return;
     }
-    s->running = false;
-    uv_timer_stop(&s->retry);
+    es__feed_stream_stop(&s->st);
     uv_timer_stop(&s->cu_retry);
-    uv_timer_stop(&s->watch);
-    if (s->req != NULL) {
-        es_http_cancel(s->req);
-        s->req = NULL;
-        es_sse_reset(&s->p);
-        (void)es_feed_deliver_end(s->f);
-    }
     if (s->cu != NULL) {
         es_http_cancel(s->cu);
         s->cu = NULL;
-    }
-    s->paused = false;
-    if (s->ok) {
-        s->ok = false;
-        es_feed_set_connected(s->f, false);
     }
     /* An unfinished gap fill keeps the cursor where the fill got to. */
     if (s->cu_active) {
@@ -666,34 +544,19 @@ static void sse_stop(void *state)
 static void sse_resume(void *state)
 {
     sse_feed *s = state;
-    if (s->paused && s->req != NULL) {
-        s->paused = false;
-        s->last_byte = (int64_t)uv_now(es_feed_loop(s->f));
-        es_http_resume(s->req);
-    }
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    sse_feed *s = h->data;
-    if (--s->open_handles == 0) {
-        es_feed_closed(s->f);
-    }
+    es__feed_stream_resume(&s->st);
 }
 
 static void sse_close(void *state)
 {
     sse_feed *s = state;
     sse_stop(s);
-    s->closing = true;
     ES_LOG_DEBUG(es_feed_comp(s->f),
                  "closing: %llu events, %llu heartbeats, %llu deletes, %llu ignored, %llu too big",
                  (unsigned long long)s->p.events, (unsigned long long)s->p.comments,
                  (unsigned long long)s->deletes, (unsigned long long)s->ignored,
                  (unsigned long long)s->p.dropped);
-    uv_close((uv_handle_t *)&s->retry, on_handle_closed);
-    uv_close((uv_handle_t *)&s->cu_retry, on_handle_closed);
-    uv_close((uv_handle_t *)&s->watch, on_handle_closed);
+    es__feed_stream_close(&s->st, (uv_handle_t *)&s->cu_retry);
 }
 
 static void sse_destroy(void *state)
@@ -703,11 +566,10 @@ static void sse_destroy(void *state)
         return;
     }
     es_sse_free(&s->p);
-    es__feed_headers_free(&s->hdrs);
+    es__feed_stream_free(&s->st);
     for (size_t i = 0; i < s->n_events; i++) {
         free(s->events[i]);
     }
-    free(s->url);
     free(s->catchup_url);
     free(s);
 }
