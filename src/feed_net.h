@@ -2,7 +2,8 @@
  * What the HTTP feed types (sse, ndjson, poll) share: the request headers
  * made from a feed's options, URLs with query parameters, comparing
  * platform ids, and turning a finished request into a backoff decision.
- * Internal to feed_sse.c, feed_ndjson.c and feed_poll.c.
+ * Internal to feed_sse.c, feed_ndjson.c, feed_poll.c and feed_stream.c (the
+ * connection lifecycle of the two stream types).
  */
 #ifndef ES_FEED_NET_H
 #define ES_FEED_NET_H

@@ -22,6 +22,12 @@ static int on_response(void *ud, es_http_req *req)
     st->last_byte = loop_now(st);
     st->err_len = 0;
     st->err_body[0] = '\0';
+    /* X's filtered stream answers every connect (and its 429s) with the
+     * window's budget; it shows in /metrics like a poll feed's. */
+    int64_t remaining, reset;
+    if (es_http_rate_limit(req, es_feed_now(st->f), &remaining, &reset)) {
+        es_feed_set_rate_limit(st->f, remaining);
+    }
     st->ok = status >= 200 && status <= 299;
     if (st->ok) {
         es_feed_set_connected(st->f, true);
