@@ -66,9 +66,9 @@ static const es_option admin_rows[] = {
     {0},
 };
 
-/* The state file's limits (src/store.c). Read when `run` starts: the
- * dedup memory is reserved then, so a reload that changes `dedup:` only
- * warns. */
+/* The state file's limits (src/store.c, src/spool.c). Read when `run`
+ * starts: the dedup memory is reserved then, so a reload that changes
+ * `dedup:` only warns; `spool:` applies from the next prune step. */
 static const es_option dedup_rows[] = {
     {.name = "max_ids", .type = ES_OPT_INT, .def = "2000000", .min = 1000, .max = 50000000,
      .help = "Most mention ids remembered, so a mention seen again (a reconnect, a replay, a "
@@ -77,6 +77,18 @@ static const es_option dedup_rows[] = {
              "500000), and about 25 bytes an id in the state file."},
     {.name = "max_age", .type = ES_OPT_DURATION, .def = "7d", .min = 10 * MIN, .max = 365 * DAY,
      .help = "Forget a mention id this long after it was seen."},
+    {0},
+};
+
+static const es_option spool_rows[] = {
+    {.name = "done_max_rows", .type = ES_OPT_INT, .def = "1000000", .min = 1000,
+     .max = 1000000000,
+     .help = "Delivered notifications remembered (about 130 bytes each in the state file), so "
+             "a repeat (a mention read again, a backfill run twice) is not sent again and "
+             "`earshot alerts list --all` shows them; older ones are forgotten, a thousand at a "
+             "time. Undelivered and dead-lettered ones are never dropped."},
+    {.name = "done_max_age", .type = ES_OPT_DURATION, .def = "7d", .min = HOUR, .max = 365 * DAY,
+     .help = "Forget a delivered notification this long after it was delivered."},
     {0},
 };
 
@@ -90,6 +102,8 @@ const es_option es__cfg_top_rows[] = {
      .help = "The admin HTTP endpoint (off by default)."},
     {.name = "dedup", .type = ES_OPT_SECTION, .sub = dedup_rows,
      .help = "How many mention ids `run` remembers to drop repeats, and for how long."},
+    {.name = "spool", .type = ES_OPT_SECTION, .sub = spool_rows,
+     .help = "How many delivered notifications the state file keeps, and for how long."},
     {.name = "detect", .type = ES_OPT_DETECT,
      .help = "Detector defaults for every topic (bucket, sensitivity, thresholds)."},
     {.name = "topics", .type = ES_OPT_ITEMS, .help = "What to listen for: a list of topics."},

@@ -52,12 +52,16 @@ typedef struct es_engine_opts {
 int es_engine_run(const es_engine_opts *o, es_error *err);
 
 /*
- * The state file's limits a config sets (`dedup:`, its defaults when
- * absent), as `run` applies them: the store is opened with `store`.
+ * The state file's limits a config sets (`dedup:`, `spool:`, their
+ * defaults when absent), as `run` applies them: the store is opened with
+ * `store`, and done spool rows beyond done_max_rows or older than
+ * done_max_age_ms are forgotten a few thousand at a time (es_spool_prune).
  */
 struct es_config;
 typedef struct es_engine_state_limits {
     es_store_opts store;
+    int64_t done_max_rows;
+    int64_t done_max_age_ms;
 } es_engine_state_limits;
 void es_engine_state_limits_get(const struct es_config *cfg, es_engine_state_limits *out);
 

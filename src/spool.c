@@ -48,7 +48,9 @@ enum {
     Q_REPLAY,
     Q_REPLAY_DELETE,
     Q_NEXT_DUE,
-    Q_PRUNE,
+    Q_PRUNE_AGE,
+    Q_PRUNE_RANGE,
+    Q_ID_RANGE,
     Q_MARK_DONE,
     Q_ENQUEUE_DONE,
     Q_REQUEUE,
@@ -95,7 +97,13 @@ static const char *const queries[Q__COUNT] = {
         "DELETE FROM spool_dead WHERE (?1 < 0 OR id = ?1) AND (?2 IS NULL OR sink = ?2)",
     [Q_NEXT_DUE] = "SELECT MIN(next_attempt_at) FROM spool WHERE state < 2"
                    " AND (?1 IS NULL OR sink = ?1)",
-    [Q_PRUNE] = "DELETE FROM spool WHERE state = 2 AND updated_at < ?1",
+    /* Pruning, a bounded step at a time (es_spool_prune): the oldest done
+     * rows through the spool_done index, and done rows in a window of row
+     * ids (a range of the table's own b-tree). */
+    [Q_PRUNE_AGE] = "DELETE FROM spool WHERE id IN (SELECT id FROM spool WHERE state = 2"
+                    " AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
+    [Q_PRUNE_RANGE] = "DELETE FROM spool WHERE id >= ?1 AND id <= ?2 AND state = 2",
+    [Q_ID_RANGE] = "SELECT (SELECT MIN(id) FROM spool), (SELECT MAX(id) FROM spool)",
     /* Known delivered from the receiver's side: an undelivered row becomes
      * done, and an unknown key is remembered as done so that enqueueing it
      * later is a repeat. The payload is not needed for a done row. */
@@ -119,6 +127,7 @@ struct es_spool {
     sqlite3 *db;
     sqlite3_stmt *q[Q__COUNT];
     bool nested; /* begin() made a savepoint inside a batch */
+    int64_t prune_from; /* the count prune's next row id (es_spool_prune) */
 };
 
 static const char schema[] =
@@ -136,6 +145,12 @@ static const char schema[] =
     " UNIQUE (sink, key));"
     "CREATE INDEX IF NOT EXISTS spool_due ON spool(sink, next_attempt_at) WHERE state < 2;"
     "CREATE INDEX IF NOT EXISTS spool_due_any ON spool(next_attempt_at) WHERE state < 2;"
+    /* The done rows by age, so pruning them by age reads only what it
+     * deletes. New done rows go in at its end (updated_at is now): one page
+     * per commit, not one per row. Created on the first open of an older
+     * spool; an older earshot keeps it up to date without knowing it, so
+     * the schema version stays. */
+    "CREATE INDEX IF NOT EXISTS spool_done ON spool(updated_at) WHERE state = 2;"
     "CREATE TABLE IF NOT EXISTS spool_dead ("
     " id INTEGER PRIMARY KEY,"
     " sink TEXT NOT NULL,"
@@ -654,10 +669,66 @@ int es_spool_mark_done(es_spool *sp, const char *sink, const char *key, int64_t 
     return rc ? rc : sqlite3_changes(sp->db);
 }
 
-int es_spool_prune(es_spool *sp, int64_t before_ms)
+/*
+ * The count limit goes by row id: ids are handed out in increasing order
+ * (INTEGER PRIMARY KEY: the largest plus one), so the rows with an id at
+ * most MAX(id) - keep_done are older than the last keep_done notifications
+ * spooled, and of the rows above that at most keep_done exist. Done rows
+ * below it are deleted a window of max_rows ids at a time from
+ * prune_from, which moves on past each window; a row that was pending
+ * when its window went by is left to the age limit.
+ */
+int es_spool_prune(es_spool *sp, int64_t before_ms, int64_t keep_done, int max_rows, bool *more)
 {
-    sqlite3_stmt *st = sp->q[Q_PRUNE];
-    sqlite3_bind_int64(st, 1, before_ms);
-    int rc = exec_stmt(sp, st);
-    return rc ? rc : sqlite3_changes(sp->db);
+    *more = false;
+    if (max_rows <= 0) {
+        return 0;
+    }
+    int n = 0, rc;
+    if (keep_done > 0) {
+        sqlite3_stmt *st = sp->q[Q_ID_RANGE];
+        int r = sqlite3_step(st);
+        bool any = r == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL;
+        int64_t lo = any ? sqlite3_column_int64(st, 0) : 0;
+        int64_t hi = any ? sqlite3_column_int64(st, 1) : 0;
+        sqlite3_reset(st);
+        if (r != SQLITE_ROW) {
+            return db_fail(sp);
+        }
+        if (any) {
+            /* Below the oldest row, or past the newest (everything was
+             * deleted and ids started over): start at the oldest. */
+            if (sp->prune_from < lo || sp->prune_from > hi) {
+                sp->prune_from = lo;
+            }
+            int64_t bound = hi - keep_done;
+            if (sp->prune_from <= bound) {
+                int64_t to = bound - sp->prune_from >= max_rows ? sp->prune_from + max_rows - 1
+                                                               : bound;
+                st = sp->q[Q_PRUNE_RANGE];
+                sqlite3_bind_int64(st, 1, sp->prune_from);
+                sqlite3_bind_int64(st, 2, to);
+                if ((rc = exec_stmt(sp, st)) != 0) {
+                    return rc;
+                }
+                n += sqlite3_changes(sp->db);
+                sp->prune_from = to + 1;
+                *more = to < bound;
+            }
+        }
+    }
+    if (n < max_rows) {
+        sqlite3_stmt *st = sp->q[Q_PRUNE_AGE];
+        sqlite3_bind_int64(st, 1, before_ms);
+        sqlite3_bind_int(st, 2, max_rows - n);
+        if ((rc = exec_stmt(sp, st)) != 0) {
+            return rc;
+        }
+        int k = sqlite3_changes(sp->db);
+        *more = *more || k == max_rows - n;
+        n += k;
+    } else {
+        *more = true;
+    }
+    return n;
 }

@@ -179,8 +179,17 @@ int es_spool_list(es_spool *sp, es_spool_state st, const char *sink, size_t limi
  */
 int es_spool_mark_done(es_spool *sp, const char *sink, const char *key, int64_t now_ms);
 
-/* Forget done rows last updated before `before_ms` (they only serve to
- * recognise repeats). Returns how many, or a negative code. */
-int es_spool_prune(es_spool *sp, int64_t before_ms);
+/*
+ * Forget done rows (they only serve to recognise repeats and to list what
+ * was sent): those last updated before `before_ms`, and those older than
+ * the last `keep_done` notifications spooled (<= 0: no count limit), so at
+ * most keep_done done rows stay. Pending, in-flight and dead rows are
+ * never touched. At most max_rows rows are deleted and about as many read
+ * per call, so a caller on an event loop never waits on one big DELETE;
+ * *more says whether there may be more to forget right now (call again,
+ * now or on the next tick). Returns how many were forgotten, or a negative
+ * code.
+ */
+int es_spool_prune(es_spool *sp, int64_t before_ms, int64_t keep_done, int max_rows, bool *more);
 
 #endif

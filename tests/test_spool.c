@@ -14,6 +14,8 @@
 
 #include "spool.h"
 
+#include <sqlite3.h>
+
 #define T0 1424786152000LL /* 2015-02-24T13:55:52Z */
 
 static char dir[64];
@@ -275,12 +277,143 @@ static void test_age_permanent_list(void **state)
     assert_int_equal(es_spool_claim(sp, "pd", T0 + 4000001, 60000, &it), 0);
 
     /* Done rows are pruned by age; the limit caps listings. */
-    assert_int_equal(es_spool_prune(sp, T0 + 4000001), 1);
+    bool more;
+    assert_int_equal(es_spool_prune(sp, T0 + 4000001, 0, 100, &more), 1);
+    assert_false(more);
     assert_int_equal(count(sp, ES_SPOOL_DONE, NULL), 1);
     listed one = {0};
     assert_int_equal(es_spool_list(sp, ES_SPOOL_ANY, NULL, 1, collect, &one), 0);
     assert_int_equal(one.n, 1);
     es_spool_item_free(&it);
+    es_spool_close(sp);
+}
+
+/* Run prune steps until it says there is nothing more; each step must
+ * stay within max_rows. Returns the total and counts the steps. */
+static int prune_all(es_spool *sp, int64_t before, int64_t keep, int max_rows, int *steps)
+{
+    int total = 0;
+    bool more = true;
+    *steps = 0;
+    while (more) {
+        int n = es_spool_prune(sp, before, keep, max_rows, &more);
+        assert_true(n >= 0 && n <= max_rows);
+        total += n;
+        assert_true(++*steps < 1000);
+    }
+    return total;
+}
+
+/*
+ * Done rows are bounded by count as well as by age, in steps of at most
+ * max_rows: the newest keep_done stay (a repeat of one of them is still
+ * recognised), older ones go, and undelivered rows are never touched
+ * however old or many.
+ */
+static void test_prune_done_by_count(void **state)
+{
+    (void)state;
+    es_spool *sp = open_spool();
+    char key[32];
+    /* 10,000 notifications spooled in order; every 10th stays pending. */
+    assert_int_equal(es_spool_batch(sp), 0);
+    for (int i = 0; i < 10000; i++) {
+        snprintf(key, sizeof key, "k%05d", i);
+        if (i % 10 == 0) {
+            enqueue(sp, "slack", key, T0 + i);
+        } else {
+            assert_int_equal(es_spool_enqueue_done(sp, "file", key, T0 + i), 0);
+        }
+    }
+    assert_int_equal(es_spool_flush(sp), 0);
+    assert_int_equal(count(sp, ES_SPOOL_DONE, NULL), 9000);
+
+    /* Keep the last 3,000 spooled: of those, 2,700 are done. 6,300 done
+     * rows go, in steps of at most 500 (the age limit is not reached). */
+    int steps;
+    assert_int_equal(prune_all(sp, T0, 3000, 500, &steps), 6300);
+    assert_true(steps >= 6300 / 500);
+    assert_int_equal(count(sp, ES_SPOOL_DONE, NULL), 2700);
+    assert_int_equal(count(sp, ES_SPOOL_PENDING, NULL), 1000);
+    /* The newest kept are still known; the oldest forgotten are new again. */
+    assert_int_equal(es_spool_enqueue_done(sp, "file", "k09999", T0 + 20000), 1);
+    assert_int_equal(es_spool_enqueue_done(sp, "file", "k07001", T0 + 20000), 1);
+    assert_int_equal(es_spool_enqueue_done(sp, "file", "k06999", T0 + 20000), 0);
+    /* That one is the newest now and pushes k07000 out of the last 3,000,
+     * but k07000 is pending: nothing goes. One more pushes out k07001. */
+    assert_int_equal(prune_all(sp, T0, 3000, 500, &steps), 0);
+    assert_int_equal(count(sp, ES_SPOOL_DONE, NULL), 2701);
+    assert_int_equal(es_spool_enqueue_done(sp, "file", "k06998", T0 + 20000), 0);
+    assert_int_equal(prune_all(sp, T0, 3000, 500, &steps), 1);
+    assert_int_equal(count(sp, ES_SPOOL_DONE, NULL), 2701);
+
+    /* A row delivered long after it was spooled (k00000, spooled first) is
+     * left to the age limit: the count prune went past its window while it
+     * was pending. */
+    es_spool_item it;
+    es_spool_item_init(&it);
+    assert_int_equal(es_spool_claim(sp, "slack", T0 + 30000, 60000, &it), 1);
+    assert_string_equal(it.key, "k00000");
+    assert_int_equal(es_spool_done(sp, it.id, T0 + 30000), 0);
+    assert_int_equal(prune_all(sp, T0, 3000, 500, &steps), 0);
+    assert_int_equal(prune_all(sp, T0 + 30001, 3000, 500, &steps), 2702);
+    es_spool_item_free(&it);
+
+    /* The age limit alone, with the undelivered 999 as old as anything. */
+    assert_int_equal(count(sp, ES_SPOOL_DONE, NULL), 0);
+    assert_int_equal(count(sp, ES_SPOOL_PENDING, NULL), 999);
+    assert_int_equal(prune_all(sp, T0 + 1000000, 0, 500, &steps), 0);
+    assert_int_equal(count(sp, ES_SPOOL_PENDING, NULL), 999);
+
+    /* Everything deleted and ids started over below where the count prune
+     * had got to: it starts again at the oldest row. */
+    es_spool_close(sp);
+    sp = open_spool();
+    sqlite3 *db = es__spool_sqlite(sp);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM spool", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "n%05d", i);
+        assert_int_equal(es_spool_enqueue_done(sp, "file", key, T0 + i), 0);
+    }
+    assert_int_equal(prune_all(sp, T0, 1000, 400, &steps), 2000);
+    assert_int_equal(count(sp, ES_SPOOL_DONE, NULL), 1000);
+    es_spool_close(sp);
+}
+
+/* Each prune step reads about what it deletes: the age limit goes through
+ * the done-rows index, the count limit through a range of row ids, never a
+ * scan of the whole spool (which, at millions of rows, stalled the loop). */
+static void test_prune_plans(void **state)
+{
+    (void)state;
+    es_spool *sp = open_spool();
+    sqlite3 *db = es__spool_sqlite(sp);
+    static const struct {
+        const char *sql, *want;
+    } plans[] = {
+        {"EXPLAIN QUERY PLAN SELECT id FROM spool WHERE state = 2 AND updated_at < 5"
+         " ORDER BY updated_at LIMIT 10",
+         "USING INDEX spool_done (updated_at<?)"},
+        {"EXPLAIN QUERY PLAN DELETE FROM spool WHERE id >= 1 AND id <= 10 AND state = 2",
+         "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+    };
+    for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db, plans[i].sql, -1, &st, NULL), SQLITE_OK);
+        char got[512] = "";
+        size_t used = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(st, 3);
+            used += (size_t)snprintf(got + used, sizeof got - used, "%s; ", d ? d : "");
+            if (used >= sizeof got) {
+                break;
+            }
+        }
+        sqlite3_finalize(st);
+        if (strstr(got, plans[i].want) == NULL) {
+            fail_msg("plan of %s: %s (want %s)", plans[i].sql, got, plans[i].want);
+        }
+    }
     es_spool_close(sp);
 }
 
@@ -393,6 +526,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_order_and_due_times, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_dead_letter_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_age_permanent_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_done_by_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_and_persistence, setup, teardown),
