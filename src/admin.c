@@ -37,6 +37,7 @@
 #define RESPONSE_MAX (16u << 20)
 #define FIRING_MAX 256
 #define DEFAULT_LISTEN "127.0.0.1:9464"
+#define LISTEN_MAX 128 /* a longer `listen` is refused, not cut */
 
 /* A firing alert remembered for /api/v1/alerts (and `earshot top`). */
 typedef struct firing {
@@ -59,7 +60,7 @@ struct es_admin {
     es_admin_host host;
     es_spool *spool;
     es_route_db *db;
-    char listen[128];
+    char listen[LISTEN_MAX];
     unsigned char token_hash[SHA256_DIGEST_LENGTH];
     bool has_token;
     int port;
@@ -1347,32 +1348,50 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ---- Life cycle -------------------------------------------------------------------- */
 
-static int parse_listen(const char *s, struct sockaddr_storage *addr)
+/*
+ * "HOST:PORT", "[V6]:PORT", ":PORT" or "localhost:PORT" -> an address.
+ * The host must be an IP address (no name lookup on the loop thread); no
+ * host means 127.0.0.1, never every interface. Port 0 asks for any free
+ * port (tests). On failure, why says what is wrong.
+ */
+static int parse_listen(const char *s, struct sockaddr_storage *addr, char *why, size_t why_size)
 {
     char host[64];
     const char *colon;
+    if (strlen(s) >= LISTEN_MAX) {
+        snprintf(why, why_size, "is too long");
+        return ES_EINVAL;
+    }
     if (s[0] == '[') {
         const char *end = strchr(s, ']');
         if (end == NULL || end[1] != ':' || (size_t)(end - s - 1) >= sizeof host) {
-            return -1;
+            snprintf(why, why_size, "is not [IPV6]:PORT");
+            return ES_EINVAL;
         }
         memcpy(host, s + 1, (size_t)(end - s - 1));
         host[end - s - 1] = '\0';
         colon = end + 1;
     } else {
         colon = strrchr(s, ':');
-        if (colon == NULL || (size_t)(colon - s) >= sizeof host) {
-            return -1;
+        if (colon == NULL) {
+            snprintf(why, why_size, "has no port");
+            return ES_EINVAL;
+        }
+        if ((size_t)(colon - s) >= sizeof host) {
+            snprintf(why, why_size, "has too long a host");
+            return ES_EINVAL;
         }
         memcpy(host, s, (size_t)(colon - s));
         host[colon - s] = '\0';
     }
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535) {
-        return -1;
+    /* Digits only: strtol would also take " 80", "+80" or "-0". */
+    const char *p = colon + 1;
+    long port = 0;
+    size_t nd = strspn(p, "0123456789");
+    if (nd == 0 || p[nd] != '\0' || nd > 5 || (port = strtol(p, NULL, 10)) > 65535) {
+        snprintf(why, why_size, "has port '%s', not a number from 0 to 65535", p);
+        return ES_EINVAL;
     }
-    /* No host means the safe default, never every interface. */
     if (host[0] == '\0' || strcmp(host, "localhost") == 0) {
         snprintf(host, sizeof host, "127.0.0.1");
     }
@@ -1381,7 +1400,19 @@ static int parse_listen(const char *s, struct sockaddr_storage *addr)
         uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)addr) == 0) {
         return 0;
     }
-    return -1;
+    snprintf(why, why_size, "has host '%s', not an IP address or localhost", host);
+    return ES_EINVAL;
+}
+
+int es_admin_check_listen(const char *listen, char *why, size_t why_size)
+{
+    struct sockaddr_storage addr;
+    char dummy[1];
+    if (why == NULL || why_size == 0) {
+        why = dummy;
+        why_size = sizeof dummy;
+    }
+    return parse_listen(listen, &addr, why, why_size);
 }
 
 static void on_admin_handle_closed(uv_handle_t *h)
@@ -1416,9 +1447,12 @@ int es_admin_start(const es_admin_opts *o, es_admin **out, es_error *err)
         goto fail_db;
     }
     struct sockaddr_storage addr;
-    if (parse_listen(a->listen, &addr) != 0) {
+    char why[128];
+    if (parse_listen(o->listen != NULL ? o->listen : DEFAULT_LISTEN, &addr, why, sizeof why) !=
+        0) {
         rc = es_error_set(err, ES_ECONFIG, 0, 0,
-                          "admin: listen '%s' is not HOST:PORT (e.g. 127.0.0.1:9464)", a->listen);
+                          "admin: listen '%s' %s (want HOST:PORT, e.g. 127.0.0.1:9464)",
+                          a->listen, why);
         goto fail_addr;
     }
     uv_tcp_init(a->loop, &a->server);

@@ -34,6 +34,7 @@
 #include "metrics.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -84,6 +85,13 @@ int es_admin_start(const es_admin_opts *o, es_admin **out, es_error *err);
  * once the last handle is closed, after which the memory is gone. NULL is
  * a no-op (on_closed is then not called). */
 void es_admin_close(es_admin *a, void (*on_closed)(void *ud), void *ud);
+
+/*
+ * Would es_admin_start accept this `listen` value? 0, or ES_EINVAL with
+ * why (may be NULL) saying what is wrong ("has port '99999', not a number
+ * from 0 to 65535"). Nothing is bound: `earshot check` calls it.
+ */
+int es_admin_check_listen(const char *listen, char *why, size_t why_size);
 
 /* The registry behind /metrics (for tests and more metrics). */
 es_metrics *es_admin_metrics(es_admin *a);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "admin.h"
 #include "config.h"
 #include "detect.h"
 #include "earshot.h"
@@ -886,6 +887,59 @@ static void test_cli_check_builds_feeds_and_sinks(void **state)
     free(err);
 }
 
+/* `admin.listen` is parsed by check as the endpoint parses it at start:
+ * a bad one fails check at its line, not `run` after deployment. */
+static void test_cli_check_admin_listen(void **state)
+{
+    (void)state;
+    const char *argv[] = {"earshot", "check", "-c", FIX "bad_admin_listen.yaml", NULL};
+    char *out, *err;
+    assert_int_equal(es_test_run(argv, NULL, 0, &out, &err), 1);
+    assert_string_equal(out, "");
+    if (strstr(err, "bad_admin_listen.yaml:5:11: 'admin.listen' has port '99999', not a number "
+                    "from 0 to 65535") == NULL ||
+        strstr(err, "bad_admin_listen.yaml: 1 error\n") == NULL) {
+        fail_msg("unexpected check output:\n%s", err);
+    }
+    free(out);
+    free(err);
+
+    /* What the endpoint takes and what it refuses, with the reason. */
+    static const char *const good[] = {"127.0.0.1:9464", "localhost:0", ":9464",
+                                       "[::1]:9464",     "0.0.0.0:65535"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char why[128] = "";
+        if (es_admin_check_listen(good[i], why, sizeof why) != 0) {
+            fail_msg("'%s' refused: %s", good[i], why);
+        }
+    }
+    static const struct {
+        const char *listen, *why;
+    } bad[] = {
+        {"127.0.0.1:99999", "has port '99999'"},
+        {"localhost:abc", "has port 'abc'"},
+        {"127.0.0.1: 80", "has port ' 80'"},
+        {"127.0.0.1:+80", "has port '+80'"},
+        {"127.0.0.1:", "has port ''"},
+        {"127.0.0.1", "has no port"},
+        {"admin.example.com:9464", "has host 'admin.example.com', not an IP address"},
+        {"[::1:9464", "is not [IPV6]:PORT"},
+        {"[::1]9464", "is not [IPV6]:PORT"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char why[128] = "";
+        if (es_admin_check_listen(bad[i].listen, why, sizeof why) != ES_EINVAL ||
+            strstr(why, bad[i].why) == NULL) {
+            fail_msg("'%s': want refused with \"%s\", got \"%s\"", bad[i].listen, bad[i].why,
+                     why);
+        }
+    }
+    char longer[300];
+    memset(longer, '1', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    assert_int_equal(es_admin_check_listen(longer, NULL, 0), ES_EINVAL);
+}
+
 static void test_cli_check_usage(void **state)
 {
     (void)state;
@@ -962,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_cli_check_valid),
         cmocka_unit_test(test_cli_check_errors),
         cmocka_unit_test(test_cli_check_builds_feeds_and_sinks),
+        cmocka_unit_test(test_cli_check_admin_listen),
         cmocka_unit_test(test_cli_check_usage),
         cmocka_unit_test(test_cli_reference),
     };

@@ -4,6 +4,7 @@
  * stderr (exit 1); a valid config is summarized on stdout (exit 0) with
  * every secret redacted: secrets are read only to prove they are there.
  */
+#include "admin.h"
 #include "cli.h"
 #include "config.h"
 #include "detect.h"
@@ -176,6 +177,26 @@ static void check_feeds(const es_config *c, const char *path, int *n_errors)
     es_http_close(http, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&loop);
+}
+
+/* `admin.listen` as the endpoint parses it when `run` starts, whenever the
+ * file sets it (enabled or not: a bad address should not wait until the
+ * day the endpoint is turned on), at its value. */
+static void check_admin(const es_config *c, const char *path, int *n_errors)
+{
+    const es_config_value *v = es_config_item_get(es_config_admin(c), "listen");
+    if (v == NULL || !v->has || (!v->set && !es_config_item_bool(es_config_admin(c), "enabled"))) {
+        return;
+    }
+    char why[128];
+    if (es_admin_check_listen(v->str, why, sizeof why) != 0) {
+        es_error err = {0};
+        es_error_set(&err, ES_ECONFIG, v->line, v->col,
+                     "'admin.listen' %s (want HOST:PORT with an IP address, e.g. "
+                     "127.0.0.1:9464)",
+                     why);
+        report_build_error(&err, path, n_errors);
+    }
 }
 
 /* ---- Redaction ------------------------------------------------------------ */
@@ -708,6 +729,7 @@ int es_cmd_check(int argc, char **argv)
      * made and closed ("closed: 0 requests") is not news to the user. */
     int log_level = es__log_level;
     es_log_set_level(ES_LOG_OFF);
+    check_admin(c, config, &n_errors);
     check_feeds(c, config, &n_errors);
     check_sinks(c, config, &n_errors);
     if (route_errors == 0) {
