@@ -2,6 +2,7 @@
 #include "feedserver.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -586,6 +587,61 @@ size_t fs_wait_count(const char *path, const char *needle, size_t n, int timeout
         }
         nap_ms(20);
     }
+}
+
+/* ---- The engine's admin endpoint ------------------------------------------ */
+
+static size_t on_admin_body(char *p, size_t size, size_t n, void *ud)
+{
+    char *out = ud;
+    size_t have = strlen(out), add = size * n;
+    size_t take = add < FS_ADMIN_BODY_MAX - 1 - have ? add : FS_ADMIN_BODY_MAX - 1 - have;
+    memcpy(out + have, p, take);
+    out[have + take] = '\0';
+    return add;
+}
+
+long fs_admin_get(int port, const char *path, char *out)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    out[0] = '\0';
+    CURL *h = curl_easy_init();
+    if (h == NULL) {
+        return -1;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_admin_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    long status = -1;
+    if (curl_easy_perform(h) == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    }
+    curl_easy_cleanup(h);
+    return status;
+}
+
+int fs_admin_port(const char *log_path)
+{
+    int64_t end = fs_now_ms() + 10000;
+    static char buf[1 << 20];
+    while (fs_now_ms() < end) {
+        FILE *f = fopen(log_path, "r");
+        int port = 0;
+        if (f != NULL) {
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            buf[n] = '\0';
+            fclose(f);
+            const char *p = strstr(buf, "(port ");
+            port = p != NULL ? atoi(p + 6) : 0;
+        }
+        if (port > 0) {
+            return port;
+        }
+        nap_ms(20);
+    }
+    return 0;
 }
 
 void fs_tmpdir(char *out, size_t cap, const char *tag)

@@ -188,60 +188,11 @@ static size_t count_text(const char *path, const char *needle)
     return n;
 }
 
-/* GET a path of the engine's admin endpoint into out (64 KiB, NUL
- * terminated); returns the HTTP status or -1. */
-#define ADMIN_BODY_MAX (64 * 1024)
-
-static size_t on_admin_body(char *p, size_t size, size_t n, void *ud)
-{
-    char *out = ud;
-    size_t have = strlen(out), add = size * n;
-    size_t take = add < ADMIN_BODY_MAX - 1 - have ? add : ADMIN_BODY_MAX - 1 - have;
-    memcpy(out + have, p, take);
-    out[have + take] = '\0';
-    return add;
-}
-
-static long admin_get(int port, const char *path, char *out)
-{
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    out[0] = '\0';
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_admin_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-    long status = -1;
-    if (curl_easy_perform(h) == CURLE_OK) {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    }
-    curl_easy_cleanup(h);
-    return status;
-}
-
-/* The admin port the engine bound (listen 127.0.0.1:0), from its log. */
-static int admin_port(void)
-{
-    int64_t end = fs_now_ms() + 10000;
-    while (fs_now_ms() < end) {
-        char *s = es_test_read_file(errlog, NULL);
-        const char *p = s != NULL ? strstr(s, "(port ") : NULL;
-        int port = p != NULL ? atoi(p + 6) : 0;
-        free(s);
-        if (port > 0) {
-            return port;
-        }
-        nap_ms(20);
-    }
-    return 0;
-}
-
 /* The x feed's rate-limit gauge as /metrics shows it, -1 without one. */
 static long long budget_in_metrics(int aport)
 {
-    static char metrics[ADMIN_BODY_MAX];
-    assert_int_equal(admin_get(aport, "/metrics", metrics), 200);
+    static char metrics[FS_ADMIN_BODY_MAX];
+    assert_int_equal(fs_admin_get(aport, "/metrics", metrics), 200);
     const char *key = "earshot_feed_rate_limit_remaining{feed=\"x\"} ";
     const char *p = strstr(metrics, key);
     return p != NULL ? atoll(p + strlen(key)) : -1;
@@ -306,7 +257,7 @@ static void ndjson_keepalives_count_silence_reconnects(void **state)
     /* Tweet 1 came on the first connection, which stays up for 2.4 s
      * more: its answer's budget is in /metrics ... */
     assert_int_equal(fs_wait_lines(alerts, 1, 15000), 1);
-    int aport = admin_port();
+    int aport = fs_admin_port(errlog);
     assert_true(aport > 0);
     assert_int_equal(budget_in_metrics(aport), 42);
     assert_int_equal(fs_wait_lines(alerts, 3, 15000), 3);

@@ -406,53 +406,6 @@ static void poll_kill9_then_restart_processes_each_once(void **state)
     fs_stop(srv);
 }
 
-/* GET a path of the engine's admin endpoint into out (cap bytes, NUL
- * terminated); returns the HTTP status or -1. */
-static size_t on_admin_body(char *p, size_t size, size_t n, void *ud)
-{
-    char *out = ud;
-    size_t have = strlen(out), add = size * n;
-    size_t room = 64 * 1024 - 1 - have;
-    memcpy(out + have, p, add < room ? add : room);
-    out[have + (add < room ? add : room)] = '\0';
-    return add;
-}
-
-static long admin_get(int port, const char *path, char *out)
-{
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    out[0] = '\0';
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_admin_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-    long status = -1;
-    if (curl_easy_perform(h) == CURLE_OK) {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    }
-    curl_easy_cleanup(h);
-    return status;
-}
-
-/* The admin port the engine bound (listen 127.0.0.1:0), from its log. */
-static int admin_port(void)
-{
-    int64_t end = fs_now_ms() + 10000;
-    while (fs_now_ms() < end) {
-        char *s = es_test_read_file(errlog, NULL);
-        const char *p = s != NULL ? strstr(s, "(port ") : NULL;
-        int port = p != NULL ? atoi(p + 6) : 0;
-        free(s);
-        if (port > 0) {
-            return port;
-        }
-        nap_ms(20);
-    }
-    return 0;
-}
-
 static void poll_presets_cursors_and_conditional_get(void **state)
 {
     (void)state;
@@ -485,10 +438,10 @@ static void poll_presets_cursors_and_conditional_get(void **state)
     /* Reddit's first answer said 99 requests are left in its window; the
      * budget gauge shows it (the others sent no rate-limit headers, so
      * they have no value rather than a made-up one). */
-    int aport = admin_port();
+    int aport = fs_admin_port(errlog);
     assert_true(aport > 0);
-    static char metrics[64 * 1024];
-    assert_int_equal(admin_get(aport, "/metrics", metrics), 200);
+    static char metrics[FS_ADMIN_BODY_MAX];
+    assert_int_equal(fs_admin_get(aport, "/metrics", metrics), 200);
     if (strstr(metrics, "earshot_feed_rate_limit_remaining{feed=\"reddit\"} 99\n") == NULL) {
         fail_msg("no reddit budget in /metrics:\n%.4000s", strstr(metrics, "rate_limit") != NULL
                                                             ? strstr(metrics, "rate_limit")
