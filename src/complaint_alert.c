@@ -178,14 +178,8 @@ void es_complaint_to_alert(const es_mention *m, const char *topic, double compla
     quote->text = m->text;
     quote->url = m->url;
 
-    memset(a, 0, sizeof *a);
-    a->kind = ES_ALERT_COMPLAINT;
-    a->severity = sev;
-    a->topic = topic;
-    a->at_ms = m->created_ms != ES_TIME_UNKNOWN ? m->created_ms : 0;
-    a->fingerprint = t->fingerprint;
-    a->summary = t->summary;
-    a->details_json = t->details;
+    es__detect_alert_init(a, ES_ALERT_COMPLAINT, sev, false, topic,
+                          m->created_ms != ES_TIME_UNKNOWN ? m->created_ms : 0, t);
     a->mentions = quote;
     a->n_mentions = 1;
 }

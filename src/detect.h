@@ -179,6 +179,11 @@ void es__detect_human_count(double v, char *out, size_t n);
  * baseline rounds to nothing ("40000.0x the usual 0.0" tells nobody
  * anything). */
 void es__detect_vs_usual(double count, double expected, char *out, size_t n);
+/* Fill an alert from a detector's event: kind, severity, status, topic,
+ * event time and the texts in t (borrowed: t must outlive the alert's use).
+ * No mentions; the caller adds any. */
+void es__detect_alert_init(es_alert *a, es_alert_kind kind, es_severity severity, bool resolved,
+                           const char *topic, int64_t at_ms, const es_detect_alert_text *t);
 /* "2015-02-22T14:05" (UTC): the episode part of a fingerprint. */
 void es__detect_fingerprint_time(int64_t ms, char out[32]);
 /* The statistics behind every score (src/spike.c). Upper-side signed root

@@ -1055,12 +1055,19 @@ void es_spike_to_alert(const es_spike_event *ev, const char *name, const char *t
     snprintf(t->details, sizeof t->details, "%s", b.data != NULL ? b.data : "{}");
     es_buf_free(&b);
 
+    es__detect_alert_init(a, ES_ALERT_VOLUME_SPIKE, ev->severity, ev->resolved, topic, ev->at_ms,
+                          t);
+}
+
+void es__detect_alert_init(es_alert *a, es_alert_kind kind, es_severity severity, bool resolved,
+                           const char *topic, int64_t at_ms, const es_detect_alert_text *t)
+{
     memset(a, 0, sizeof *a);
-    a->kind = ES_ALERT_VOLUME_SPIKE;
-    a->severity = ev->severity;
-    a->resolved = ev->resolved;
+    a->kind = kind;
+    a->severity = severity;
+    a->resolved = resolved;
     a->topic = topic;
-    a->at_ms = ev->at_ms;
+    a->at_ms = at_ms;
     a->fingerprint = t->fingerprint;
     a->summary = t->summary;
     a->details_json = t->details;

@@ -298,13 +298,6 @@ void es_surge_to_alert(const es_surge_event *ev, const char *topic, es_detect_al
     snprintf(t->details, sizeof t->details, "%s", b.data != NULL ? b.data : "{}");
     es_buf_free(&b);
 
-    memset(a, 0, sizeof *a);
-    a->kind = ES_ALERT_NEGATIVE_SURGE;
-    a->severity = ev->severity;
-    a->resolved = ev->resolved;
-    a->topic = topic;
-    a->at_ms = ev->at_ms;
-    a->fingerprint = t->fingerprint;
-    a->summary = t->summary;
-    a->details_json = t->details;
+    es__detect_alert_init(a, ES_ALERT_NEGATIVE_SURGE, ev->severity, ev->resolved, topic, ev->at_ms,
+                          t);
 }

@@ -731,15 +731,7 @@ void es_viral_to_alert(const es_viral_event *ev, const char *topic, es_detect_al
     }
     m->text = (es_str){ev->text, strlen(ev->text)};
 
-    memset(a, 0, sizeof *a);
-    a->kind = ES_ALERT_VIRAL_POST;
-    a->severity = ev->severity;
-    a->resolved = ev->resolved;
-    a->topic = topic;
-    a->at_ms = ev->at_ms;
-    a->fingerprint = t->fingerprint;
-    a->summary = t->summary;
-    a->details_json = t->details;
+    es__detect_alert_init(a, ES_ALERT_VIRAL_POST, ev->severity, ev->resolved, topic, ev->at_ms, t);
     a->mentions = m;
     a->n_mentions = ev->post_id[0] ? 1 : 0;
 }
