@@ -860,14 +860,18 @@ static int wait_port(proc *p)
     return port;
 }
 
-static void test_end_to_end(void **state)
+/*
+ * Write a config in dir (one webhook feed at /hooks/earshot with the
+ * shared secret, plus feed_extra, lines of further feed keys; one file
+ * sink at *alerts) and start `earshot run` on it, its stderr drained into
+ * p->log. Returns the port the feed listens on, or <= 0.
+ */
+static int start_engine(proc *p, const char *dir, char *alerts, size_t alerts_cap,
+                        const char *feed_extra)
 {
-    (void)state;
-    char dir[] = "/tmp/es_webhook_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char cfg[512], alerts[512], cfgtext[2048];
+    char cfg[512], cfgtext[2048];
     snprintf(cfg, sizeof cfg, "%s/earshot.yaml", dir);
-    snprintf(alerts, sizeof alerts, "%s/alerts.ndjson", dir);
+    snprintf(alerts, alerts_cap, "%s/alerts.ndjson", dir);
     snprintf(cfgtext, sizeof cfgtext,
              "state: %s/state.db\n"
              "topics:\n"
@@ -879,27 +883,26 @@ static void test_end_to_end(void **state)
              "    listen: 127.0.0.1:0\n"
              "    path: /hooks/earshot\n"
              "    secret_env: ES_TEST_WEBHOOK_SECRET\n"
-             "    max_body: 4KiB\n"
+             "%s"
              "sinks:\n"
              "  - name: archive\n"
              "    type: file\n"
              "    path: %s\n",
-             dir, alerts);
+             dir, feed_extra, alerts);
     FILE *f = fopen(cfg, "w");
     assert_non_null(f);
     fputs(cfgtext, f);
     fclose(f);
 
-    static proc p;
-    memset(&p, 0, sizeof p);
-    pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.cv, NULL);
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     setenv("ES_TEST_WEBHOOK_SECRET", SECRET, 1);
-    p.pid = fork();
-    assert_true(p.pid >= 0);
-    if (p.pid == 0) {
+    p->pid = fork();
+    assert_true(p->pid >= 0);
+    if (p->pid == 0) {
         dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
@@ -908,9 +911,19 @@ static void test_end_to_end(void **state)
         _exit(127);
     }
     close(fds[1]);
-    p.err_fd = fds[0];
-    pthread_create(&p.drain, NULL, drain_main, &p);
-    int port = wait_port(&p);
+    p->err_fd = fds[0];
+    pthread_create(&p->drain, NULL, drain_main, p);
+    return wait_port(p);
+}
+
+static void test_end_to_end(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/es_webhook_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char alerts[512];
+    static proc p;
+    int port = start_engine(&p, dir, alerts, sizeof alerts, "    max_body: 4KiB\n");
     if (port <= 0) {
         kill(p.pid, SIGKILL);
         waitpid(p.pid, NULL, 0);
@@ -1025,52 +1038,9 @@ static void test_end_to_end_stall(void **state)
     (void)state;
     char dir[] = "/tmp/es_webhook_XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char cfg[512], alerts[512], cfgtext[2048];
-    snprintf(cfg, sizeof cfg, "%s/earshot.yaml", dir);
-    snprintf(alerts, sizeof alerts, "%s/alerts.ndjson", dir);
-    snprintf(cfgtext, sizeof cfgtext,
-             "state: %s/state.db\n"
-             "topics:\n"
-             "  - name: acme\n"
-             "    query: '@acme OR acme'\n"
-             "feeds:\n"
-             "  - name: hook\n"
-             "    type: webhook\n"
-             "    listen: 127.0.0.1:0\n"
-             "    path: /hooks/earshot\n"
-             "    secret_env: ES_TEST_WEBHOOK_SECRET\n"
-             "    idle_timeout: 1s\n"
-             "sinks:\n"
-             "  - name: archive\n"
-             "    type: file\n"
-             "    path: %s\n",
-             dir, alerts);
-    FILE *f = fopen(cfg, "w");
-    assert_non_null(f);
-    fputs(cfgtext, f);
-    fclose(f);
-
+    char alerts[512];
     static proc p;
-    memset(&p, 0, sizeof p);
-    pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.cv, NULL);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    setenv("ES_TEST_WEBHOOK_SECRET", SECRET, 1);
-    p.pid = fork();
-    assert_true(p.pid >= 0);
-    if (p.pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        close(fds[1]);
-        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", cfg, "--lexicons", ES_TEST_LEXICONS,
-              "--log-level", "info", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    p.err_fd = fds[0];
-    pthread_create(&p.drain, NULL, drain_main, &p);
-    int port = wait_port(&p);
+    int port = start_engine(&p, dir, alerts, sizeof alerts, "    idle_timeout: 1s\n");
     bool stalled = port > 0 && wait_file_text(alerts, "\"kind\":\"feed_stalled\"", 1, 15000);
     bool resolved = false;
     if (stalled) {
