@@ -43,6 +43,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    es_test_reap_leftover(); /* a run a failed assertion left behind */
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
@@ -561,19 +562,6 @@ static void write_file(const char *name, const char *fmt, ...)
     fclose(f);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(void)
-{
-    struct timespec ts = {0, 20 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-}
-
 static char *read_in(const char *name)
 {
     char p[300];
@@ -584,26 +572,9 @@ static char *read_in(const char *name)
 
 static size_t wait_lines(const char *name, size_t n, int timeout_ms)
 {
-    int64_t end = now_ms() + timeout_ms;
-    size_t got;
-    for (;;) {
-        char *s = read_in(name);
-        got = es_test_count_lines(s);
-        free(s);
-        if (got >= n || now_ms() >= end) {
-            return got;
-        }
-        nap();
-    }
-}
-
-static size_t count_str(const char *s, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
-        n++;
-    }
-    return n;
+    char p[300];
+    path_in(p, sizeof p, name);
+    return es_test_wait_lines(p, n, timeout_ms);
 }
 
 static pid_t spawn_run(const char *cfg_name)
@@ -611,35 +582,9 @@ static pid_t spawn_run(const char *cfg_name)
     char cfg[300], log[300];
     path_in(cfg, sizeof cfg, cfg_name);
     path_in(log, sizeof log, "run.log");
-    pid_t pid = fork();
+    pid_t pid = es_test_spawn_run(cfg, log);
     assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        int nul = open("/dev/null", O_RDWR);
-        dup2(nul, 0);
-        dup2(nul, 1);
-        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", cfg, "--stats-interval", "0",
-              (char *)NULL);
-        _exit(127);
-    }
     return pid;
-}
-
-static int stop_run(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    int64_t end = now_ms() + 30000;
-    int st;
-    while (now_ms() < end) {
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        }
-        nap();
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return -1;
 }
 
 /*
@@ -691,13 +636,13 @@ static void test_kill9_then_restart_sends_the_group(void **state)
                "  group_wait: 4s\n"
                "  max_examples: 0\n",
                dir, ES_TEST_SOURCE_DIR, dir, dir, fh_port(srv));
-    int64_t started = now_ms();
+    int64_t started = es_test_now_ms();
     pid_t pid = spawn_run("k9.yaml");
     assert_int_equal(wait_lines("k9_archive.ndjson", 3, 20000), 3);
     /* The archive line is written after the batch holding the waiting
      * rows committed. Killed before the group was due, or the test
      * proves nothing. */
-    bool early = fh_count(srv) == 0 && now_ms() - started < 3500;
+    bool early = fh_count(srv) == 0 && es_test_now_ms() - started < 3500;
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
@@ -710,19 +655,19 @@ static void test_kill9_then_restart_sends_the_group(void **state)
     pid = spawn_run("k9.yaml");
     assert_int_equal(fh_wait(srv, 1, 20000), 1);
     /* A straggler (a duplicate) would come right after. */
-    int64_t end = now_ms() + 1000;
-    while (now_ms() < end && fh_count(srv) < 2) {
-        nap();
+    int64_t end = es_test_now_ms() + 1000;
+    while (es_test_now_ms() < end && fh_count(srv) < 2) {
+        es_test_nap_ms(20);
     }
-    assert_int_equal(stop_run(pid), 0);
+    assert_int_equal(es_test_stop_run(pid), 0);
     assert_int_equal(fh_count(srv), 1);
     const fh_request *r = fh_get(srv, 0);
     assert_non_null(strstr(r->body, "\"count\":3"));
-    assert_int_equal(count_str(r->body, "\"fingerprint\""), 3);
+    assert_int_equal(es_test_count_str(r->body, "\"fingerprint\""), 3);
     for (int i = 0; i < 3; i++) {
         char needle[32];
         snprintf(needle, sizeof needle, "\"id\":\"c%d\"", i);
-        assert_int_equal(count_str(r->body, needle), 1);
+        assert_int_equal(es_test_count_str(r->body, needle), 1);
     }
     /* The archive still has each alert once: the restored group does not
      * write them again. */

@@ -80,19 +80,6 @@ static void write_complaints(const char *name, int n)
     put_complaints(name, "w", 0, n);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(void)
-{
-    struct timespec ts = {0, 20 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-}
-
 static char *read_in(const char *name)
 {
     char p[300];
@@ -109,39 +96,19 @@ static size_t lines_in(const char *name)
     return n;
 }
 
-/* Poll until `name` has at least n lines (or the timeout); returns the count. */
 static size_t wait_lines(const char *name, size_t n, int timeout_ms)
 {
-    int64_t end = now_ms() + timeout_ms;
-    size_t got;
-    while ((got = lines_in(name)) < n && now_ms() < end) {
-        nap();
-    }
-    return got;
+    char p[300];
+    path_in(p, sizeof p, name);
+    return es_test_wait_lines(p, n, timeout_ms);
 }
 
-static size_t count_str(const char *s, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
-        n++;
-    }
-    return n;
-}
-
-/* The run a test started and has not stopped yet. A failed assertion
- * leaves the test without stopping it; the per-test teardown kills it, so
- * it cannot go on writing into the next test's files. */
-static pid_t live = -1;
-
+/* A failed assertion leaves its run behind; the per-test teardown kills
+ * it, so it cannot go on writing into the next test's files. */
 static int reap_leftover(void **state)
 {
     (void)state;
-    if (live > 0) {
-        kill(live, SIGKILL);
-        waitpid(live, NULL, 0);
-        live = -1;
-    }
+    es_test_reap_leftover();
     return 0;
 }
 
@@ -150,38 +117,9 @@ static pid_t spawn_run(const char *cfg_name)
     char cfg[300], log[300];
     path_in(cfg, sizeof cfg, cfg_name);
     path_in(log, sizeof log, "run.log");
-    pid_t pid = fork();
+    pid_t pid = es_test_spawn_run(cfg, log);
     assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        int nul = open("/dev/null", O_RDWR);
-        dup2(nul, 0);
-        dup2(nul, 1);
-        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", cfg, "--stats-interval", "0",
-              (char *)NULL);
-        _exit(127);
-    }
-    live = pid;
     return pid;
-}
-
-static int stop_run(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    int64_t end = now_ms() + 30000;
-    int st;
-    while (now_ms() < end) {
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            live = pid == live ? -1 : live;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        }
-        nap();
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    live = pid == live ? -1 : live;
-    return -1;
 }
 
 /* The alert id on the line of `name` that quotes mention `mid`. */
@@ -249,7 +187,7 @@ static void test_ack_from_cli_stops_the_climb(void **state)
                dir, ES_TEST_SOURCE_DIR, dir, dir, dir);
     pid_t pid = spawn_run("esc.yaml");
     assert_int_equal(wait_lines("tier1.ndjson", 2, 20000), 2);
-    int64_t reached = now_ms();
+    int64_t reached = es_test_now_ms();
     char acked[32], other[32];
     assert_int_equal(alert_id_for("tier1.ndjson", "c0", acked), 0);
     assert_int_equal(alert_id_for("tier1.ndjson", "c1", other), 0);
@@ -266,19 +204,19 @@ static void test_ack_from_cli_stops_the_climb(void **state)
     free(out);
     free(err);
     /* The ack must land inside the 2 s, or the test proves nothing. */
-    if (now_ms() - reached >= 1800) {
-        stop_run(pid);
+    if (es_test_now_ms() - reached >= 1800) {
+        es_test_stop_run(pid);
         skip();
     }
 
     assert_int_equal(wait_lines("tier2.ndjson", 1, 20000), 1);
     /* Both incidents were due at the same moment; give a straggler a
      * chance to show up before looking. */
-    int64_t end = now_ms() + 1500;
-    while (now_ms() < end && lines_in("tier2.ndjson") < 2) {
-        nap();
+    int64_t end = es_test_now_ms() + 1500;
+    while (es_test_now_ms() < end && lines_in("tier2.ndjson") < 2) {
+        es_test_nap_ms(20);
     }
-    assert_int_equal(stop_run(pid), 0);
+    assert_int_equal(es_test_stop_run(pid), 0);
     char *t2 = read_in("tier2.ndjson");
     assert_int_equal(es_test_count_lines(t2), 1);
     assert_non_null(strstr(t2, other));
@@ -330,20 +268,20 @@ static void test_grouped_webhook_file_gets_every_alert(void **state)
     pid_t pid = spawn_run("wave.yaml");
     assert_int_equal(wait_lines("archive.ndjson", 5, 20000), 5);
     assert_int_equal(fh_wait(srv, 1, 20000), 1);
-    assert_int_equal(stop_run(pid), 0);
+    assert_int_equal(es_test_stop_run(pid), 0);
 
     char *a = read_in("archive.ndjson");
     for (int i = 0; i < 5; i++) {
         char needle[32];
         snprintf(needle, sizeof needle, "\"id\":\"c%d\"", i);
-        assert_int_equal(count_str(a, needle), 1);
+        assert_int_equal(es_test_count_str(a, needle), 1);
     }
     assert_int_equal(es_test_count_lines(a), 5);
     free(a);
     assert_int_equal(fh_count(srv), 1);
     const fh_request *r = fh_get(srv, 0);
     assert_non_null(strstr(r->body, "\"count\":5"));
-    assert_int_equal(count_str(r->body, "\"fingerprint\""), 1);
+    assert_int_equal(es_test_count_str(r->body, "\"fingerprint\""), 1);
     fh_stop(srv);
 }
 
@@ -383,7 +321,7 @@ static void test_sigterm_sends_waiting_groups(void **state)
     pid_t pid = spawn_run("wait.yaml");
     assert_int_equal(wait_lines("wait_archive.ndjson", 3, 20000), 3);
     assert_int_equal(fh_count(srv), 0); /* held by group_wait */
-    assert_int_equal(stop_run(pid), 0);
+    assert_int_equal(es_test_stop_run(pid), 0);
     assert_int_equal(fh_count(srv), 1);
     assert_non_null(strstr(fh_get(srv, 0)->body, "\"count\":3"));
     fh_stop(srv);
@@ -429,21 +367,21 @@ static void test_sighup_rebuilds_the_router(void **state)
     write_hup_config("after");
     kill(pid, SIGHUP);
     /* The reload is logged once it is in place. */
-    int64_t end = now_ms() + 20000;
+    int64_t end = es_test_now_ms() + 20000;
     char *log = NULL;
-    while (now_ms() < end) {
+    while (es_test_now_ms() < end) {
         free(log);
         log = read_in("run.log");
         if (strstr(log, "reloaded") != NULL) {
             break;
         }
-        nap();
+        es_test_nap_ms(20);
     }
     assert_non_null(strstr(log, "reloaded"));
     free(log);
     put_complaints("hup.ndjson", "a", 2, 2);
     assert_int_equal(wait_lines("hup_after.ndjson", 2, 20000), 2);
-    assert_int_equal(stop_run(pid), 0);
+    assert_int_equal(es_test_stop_run(pid), 0);
     char *b = read_in("hup_before.ndjson");
     char *a = read_in("hup_after.ndjson");
     assert_int_equal(es_test_count_lines(b), 2);
@@ -520,7 +458,7 @@ static void test_backfill_deliver_file(void **state)
     for (int i = 0; i < 4; i++) {
         char needle[32];
         snprintf(needle, sizeof needle, "\"id\":\"c%d\"", i);
-        assert_int_equal(count_str(a, needle), 1);
+        assert_int_equal(es_test_count_str(a, needle), 1);
     }
     free(a);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct sink {
@@ -161,4 +162,88 @@ size_t es_test_count_lines(const char *s)
         n += *s == '\n';
     }
     return n;
+}
+
+size_t es_test_count_str(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
+        n++;
+    }
+    return n;
+}
+
+int64_t es_test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void es_test_nap_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+size_t es_test_wait_lines(const char *path, size_t n, int timeout_ms)
+{
+    int64_t end = es_test_now_ms() + timeout_ms;
+    for (;;) {
+        char *s = es_test_read_file(path, NULL);
+        size_t got = s != NULL ? es_test_count_lines(s) : 0;
+        free(s);
+        if (got >= n || es_test_now_ms() >= end) {
+            return got;
+        }
+        es_test_nap_ms(20);
+    }
+}
+
+static pid_t live_run = -1;
+
+pid_t es_test_spawn_run(const char *config, const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 0);
+        dup2(nul, 1);
+        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", config, "--stats-interval", "0",
+              (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0) {
+        live_run = pid;
+    }
+    return pid;
+}
+
+int es_test_stop_run(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int64_t end = es_test_now_ms() + 30000;
+    int st;
+    while (es_test_now_ms() < end) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            live_run = pid == live_run ? -1 : live_run;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        es_test_nap_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    live_run = pid == live_run ? -1 : live_run;
+    return -1;
+}
+
+void es_test_reap_leftover(void)
+{
+    if (live_run > 0) {
+        kill(live_run, SIGKILL);
+        waitpid(live_run, NULL, 0);
+        live_run = -1;
+    }
 }

@@ -3,6 +3,8 @@
 #define ES_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Run the built earshot binary with argv (NULL-terminated, argv[0] ignored),
@@ -18,5 +20,30 @@ char *es_test_read_file(const char *path, size_t *len);
 
 /* Count the lines in s. */
 size_t es_test_count_lines(const char *s);
+
+/* Occurrences of needle in s (non-overlapping). */
+size_t es_test_count_str(const char *s, const char *needle);
+
+/* Wall-clock milliseconds, and a short sleep for polling loops. */
+int64_t es_test_now_ms(void);
+void es_test_nap_ms(int ms);
+
+/* Poll until the file at path has at least n lines (a missing file has
+ * none) or timeout_ms passed; returns the count. The writer is another
+ * process, and a short poll is the simplest honest way to wait for it. */
+size_t es_test_wait_lines(const char *path, size_t n, int timeout_ms);
+
+/*
+ * `earshot run -c CONFIG --stats-interval 0` in the background, stdin and
+ * stdout on /dev/null, stderr appended to log_path. es_test_stop_run sends
+ * SIGTERM and waits up to 30 s (then SIGKILL): the exit status, or -1.
+ * The run started last and not stopped yet is remembered, so a per-test
+ * teardown can call es_test_reap_leftover: a failed assertion leaves the
+ * test without stopping its run, which must not go on writing into the
+ * next test's files.
+ */
+pid_t es_test_spawn_run(const char *config, const char *log_path);
+int es_test_stop_run(pid_t pid);
+void es_test_reap_leftover(void);
 
 #endif
