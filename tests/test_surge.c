@@ -146,30 +146,49 @@ static void share_up_with_flat_volume_fires(void **state)
     assert_non_null(strstr(a.details_json, "\"usual_share\":"));
 }
 
-static void complaint_count_surge_fires(void **state)
+/* 12 days of 40 mentions a bucket, 5% negative, with a wave of about 25
+ * complaints a bucket on top for two hours on day 11: the firing and
+ * resolving events the surge detector gives for it. */
+struct wave_events {
+    int fired, resolved;
+    es_surge_event on, off; /* the last of each */
+};
+
+static struct wave_events complaint_wave(void)
 {
-    (void)state;
     es_detect_params p;
     es_detect_params_defaults(&p);
     es_surge s;
     es_surge_init(&s, &p);
     rng_seed(9);
-    int fired = 0;
+    struct wave_events w = {0};
     for (int64_t t = T0; t < T0 + 12 * DAY_MS; t += BUCKET) {
         double total = poisson(40), neg = binomial(total, 0.05);
         if (t >= T0 + 11 * DAY_MS && t < T0 + 11 * DAY_MS + 2 * HOUR_MS) {
-            /* A wave of complaints on top of the usual traffic. */
             double wave = poisson(25);
             total += wave;
             neg += wave;
         }
         es_surge_event ev;
-        if (es_surge_observe(&s, t, total, neg, &ev) && !ev.resolved) {
-            fired++;
-            assert_true(ev.at_ms >= T0 + 11 * DAY_MS);
+        if (es_surge_observe(&s, t, total, neg, &ev)) {
+            if (ev.resolved) {
+                w.resolved++;
+                w.off = ev;
+            } else {
+                w.fired++;
+                w.on = ev;
+            }
         }
     }
-    assert_int_equal(fired, 1);
+    return w;
+}
+
+static void complaint_count_surge_fires(void **state)
+{
+    (void)state;
+    struct wave_events w = complaint_wave();
+    assert_int_equal(w.fired, 1);
+    assert_true(w.on.at_ms >= T0 + 11 * DAY_MS);
 }
 
 static void share_test_alone(void **state)
@@ -278,33 +297,10 @@ static void warning_resolves_as_warning(void **state)
     (void)state;
     /* The count surge of complaint_count_surge_fires is a warning; so is
      * its resolve. */
-    es_detect_params p;
-    es_detect_params_defaults(&p);
-    es_surge s;
-    es_surge_init(&s, &p);
-    rng_seed(9);
-    es_severity on = ES_SEV_INFO, off = ES_SEV_INFO;
-    int n_off = 0;
-    for (int64_t t = T0; t < T0 + 12 * DAY_MS; t += BUCKET) {
-        double total = poisson(40), neg = binomial(total, 0.05);
-        if (t >= T0 + 11 * DAY_MS && t < T0 + 11 * DAY_MS + 2 * HOUR_MS) {
-            double w = poisson(25);
-            total += w;
-            neg += w;
-        }
-        es_surge_event ev;
-        if (es_surge_observe(&s, t, total, neg, &ev)) {
-            if (ev.resolved) {
-                off = ev.severity;
-                n_off++;
-            } else {
-                on = ev.severity;
-            }
-        }
-    }
-    assert_int_equal(n_off, 1);
-    assert_int_equal(on, ES_SEV_WARNING);
-    assert_int_equal(off, on);
+    struct wave_events w = complaint_wave();
+    assert_int_equal(w.resolved, 1);
+    assert_int_equal(w.on.severity, ES_SEV_WARNING);
+    assert_int_equal(w.off.severity, w.on.severity);
 }
 
 static void summaries_with_small_baselines(void **state)
