@@ -582,7 +582,7 @@ static pid_t spawn_run(const char *cfg_name)
     char cfg[300], log[300];
     path_in(cfg, sizeof cfg, cfg_name);
     path_in(log, sizeof log, "run.log");
-    pid_t pid = es_test_spawn_run(cfg, log);
+    pid_t pid = es_test_spawn_run(cfg, log, NULL);
     assert_true(pid >= 0);
     return pid;
 }

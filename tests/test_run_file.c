@@ -120,19 +120,13 @@ static void write_config(const char *name, const char *feed_extra)
     fclose(f);
 }
 
-/* The run a test started and has not reaped yet. A failed assertion
- * leaves the test without stopping it; the per-test teardown kills it, so
- * it cannot go on writing into the next test's alert and state files. */
-static pid_t live = -1;
-
+/* A failed assertion leaves its run behind; the per-test teardown kills
+ * it, so it cannot go on writing into the next test's alert and state
+ * files. */
 static int reap_leftover(void **state)
 {
     (void)state;
-    if (live > 0) {
-        kill(live, SIGKILL);
-        waitpid(live, NULL, 0);
-        live = -1;
-    }
+    es_test_reap_leftover();
     return 0;
 }
 
@@ -141,38 +135,9 @@ static pid_t spawn(const char *cfg_name, bool exit_when_done)
     char cfg[300], log[300];
     path_in(cfg, sizeof cfg, cfg_name);
     path_in(log, sizeof log, "run.log");
-    pid_t pid = fork();
+    pid_t pid = es_test_spawn_run(cfg, log, exit_when_done ? "--exit-when-done" : NULL);
     assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        int nul = open("/dev/null", O_RDWR);
-        dup2(nul, 0);
-        dup2(nul, 1);
-        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", cfg, "--stats-interval", "0",
-              exit_when_done ? "--exit-when-done" : NULL, (char *)NULL);
-        _exit(127);
-    }
-    live = pid;
     return pid;
-}
-
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    for (int waited = 0; waited < timeout_ms; waited += 10) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) {
-            live = pid == live ? -1 : live;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        nanosleep(&ts, NULL);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    live = pid == live ? -1 : live;
-    return -1;
 }
 
 /* Count complaint alerts per mention number. Returns total lines. */
@@ -254,13 +219,13 @@ static void test_exit_when_done_every_complaint_once(void **state)
     write_mentions(p, "w", 0, 3000);
     write_config("run.yaml", NULL);
     pid_t pid = spawn("run.yaml", true);
-    assert_int_equal(wait_exit(pid, 60000), 0);
+    assert_int_equal(es_test_wait_run(pid, 60000), 0);
     assert_int_equal(read_alerts(counts), complaints_in(0, 3000));
     assert_exactly_once(counts, 0, 3000);
 
     /* A second run resumes at the cursor: nothing new, nothing repeated. */
     pid = spawn("run.yaml", true);
-    assert_int_equal(wait_exit(pid, 60000), 0);
+    assert_int_equal(es_test_wait_run(pid, 60000), 0);
     assert_int_equal(read_alerts(counts), complaints_in(0, 3000));
 }
 
@@ -274,7 +239,7 @@ static void test_bad_config_exits_1_with_position(void **state)
     fputs("topics:\n  - name: acme\n    query: '@acme'\n    colour: red\n", f);
     fclose(f);
     pid_t pid = spawn("bad.yaml", true);
-    assert_int_equal(wait_exit(pid, 30000), 1);
+    assert_int_equal(es_test_wait_run(pid, 30000), 1);
     char *log = read_log();
     assert_non_null(strstr(log, "bad.yaml:4:"));
     assert_non_null(strstr(log, "colour"));
@@ -320,7 +285,7 @@ static void test_sighup_broken_config_keeps_running(void **state)
     write_mentions(p, "a", 30, 30);
     assert_int_equal(wait_alerts(6, 30000, counts), 6);
     kill(pid, SIGTERM);
-    assert_int_equal(wait_exit(pid, 30000), 0);
+    assert_int_equal(es_test_wait_run(pid, 30000), 0);
     assert_exactly_once(counts, 0, 60);
 }
 
@@ -352,7 +317,7 @@ static void test_follow_survives_rotation(void **state)
                      (size_t)complaints_in(0, 121));
 
     kill(pid, SIGTERM);
-    assert_int_equal(wait_exit(pid, 30000), 0);
+    assert_int_equal(es_test_wait_run(pid, 30000), 0);
     assert_exactly_once(counts, 0, 121);
 }
 
@@ -379,17 +344,14 @@ static void test_kill9_restart_processes_each_mention_once(void **state)
     size_t got = wait_alerts(300, 60000, counts);
     assert_true(got >= 300);
     kill(pid, SIGKILL);
-    int st;
-    waitpid(pid, &st, 0);
-    live = -1;
-    assert_true(WIFSIGNALED(st));
+    assert_int_equal(es_test_wait_run(pid, 30000), 128 + SIGKILL);
     size_t before = read_alerts(counts);
     if (before >= (size_t)complaints_in(0, n)) {
         skip(); /* the machine was too fast to kill it mid-way */
     }
 
     pid = spawn("run.yaml", true);
-    assert_int_equal(wait_exit(pid, 120000), 0);
+    assert_int_equal(es_test_wait_run(pid, 120000), 0);
     size_t total = read_alerts(counts);
     int repeated = 0;
     for (int i = 0; i < n; i++) {

@@ -202,7 +202,7 @@ size_t es_test_wait_lines(const char *path, size_t n, int timeout_ms)
 
 static pid_t live_run = -1;
 
-pid_t es_test_spawn_run(const char *config, const char *log_path)
+pid_t es_test_spawn_run(const char *config, const char *log_path, const char *extra)
 {
     pid_t pid = fork();
     if (pid == 0) {
@@ -211,7 +211,7 @@ pid_t es_test_spawn_run(const char *config, const char *log_path)
         int nul = open("/dev/null", O_RDWR);
         dup2(nul, 0);
         dup2(nul, 1);
-        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", config, "--stats-interval", "0",
+        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", config, "--stats-interval", "0", extra,
               (char *)NULL);
         _exit(127);
     }
@@ -221,22 +221,27 @@ pid_t es_test_spawn_run(const char *config, const char *log_path)
     return pid;
 }
 
-int es_test_stop_run(pid_t pid)
+int es_test_wait_run(pid_t pid, int timeout_ms)
 {
-    kill(pid, SIGTERM);
-    int64_t end = es_test_now_ms() + 30000;
+    int64_t end = es_test_now_ms() + timeout_ms;
     int st;
     while (es_test_now_ms() < end) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
             live_run = pid == live_run ? -1 : live_run;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
-        es_test_nap_ms(20);
+        es_test_nap_ms(10);
     }
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
     live_run = pid == live_run ? -1 : live_run;
     return -1;
+}
+
+int es_test_stop_run(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    return es_test_wait_run(pid, 30000);
 }
 
 void es_test_reap_leftover(void)

@@ -34,15 +34,18 @@ void es_test_nap_ms(int ms);
 size_t es_test_wait_lines(const char *path, size_t n, int timeout_ms);
 
 /*
- * `earshot run -c CONFIG --stats-interval 0` in the background, stdin and
- * stdout on /dev/null, stderr appended to log_path. es_test_stop_run sends
- * SIGTERM and waits up to 30 s (then SIGKILL): the exit status, or -1.
- * The run started last and not stopped yet is remembered, so a per-test
- * teardown can call es_test_reap_leftover: a failed assertion leaves the
- * test without stopping its run, which must not go on writing into the
- * next test's files.
+ * `earshot run -c CONFIG --stats-interval 0 [EXTRA]` in the background
+ * (extra: one more argument, e.g. "--exit-when-done", or NULL), stdin and
+ * stdout on /dev/null, stderr appended to log_path. es_test_wait_run waits
+ * up to timeout_ms for it to exit: its exit status, 128 + the signal that
+ * ended it, or -1 on timeout (then it is killed). es_test_stop_run sends
+ * SIGTERM and waits up to 30 s. The run started last and not reaped yet is
+ * remembered, so a per-test teardown can call es_test_reap_leftover: a
+ * failed assertion leaves the test without stopping its run, which must
+ * not go on writing into the next test's files.
  */
-pid_t es_test_spawn_run(const char *config, const char *log_path);
+pid_t es_test_spawn_run(const char *config, const char *log_path, const char *extra);
+int es_test_wait_run(pid_t pid, int timeout_ms);
 int es_test_stop_run(pid_t pid);
 void es_test_reap_leftover(void);
 
