@@ -622,28 +622,6 @@ long fs_admin_get(int port, const char *path, char *out)
     return status;
 }
 
-int fs_admin_port(const char *log_path)
-{
-    int64_t end = fs_now_ms() + 10000;
-    static char buf[1 << 20];
-    while (fs_now_ms() < end) {
-        FILE *f = fopen(log_path, "r");
-        int port = 0;
-        if (f != NULL) {
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            buf[n] = '\0';
-            fclose(f);
-            const char *p = strstr(buf, "(port ");
-            port = p != NULL ? atoi(p + 6) : 0;
-        }
-        if (port > 0) {
-            return port;
-        }
-        nap_ms(20);
-    }
-    return 0;
-}
-
 void fs_tmpdir(char *out, size_t cap, const char *tag)
 {
     snprintf(out, cap, "/tmp/earshot-%s-XXXXXX", tag);

@@ -90,12 +90,10 @@ size_t fs_wait_lines(const char *path, size_t n, int timeout_ms);
 bool fs_wait_text(const char *path, const char *needle, int timeout_ms);
 /* Wait until `needle` occurs at least n times in the file; returns the count. */
 size_t fs_wait_count(const char *path, const char *needle, size_t n, int timeout_ms);
-/* The admin endpoint of a run with `admin: {enabled: true, listen:
- * '127.0.0.1:0'}`: its port, read from the run's log (0 if it never says
- * within 10 s), and a GET of one of its paths into out (FS_ADMIN_BODY_MAX
- * bytes, NUL terminated, cut beyond); returns the HTTP status or -1. */
+/* A GET of one path of a run's admin endpoint (its port from
+ * es_test_wait_log_port) into out (FS_ADMIN_BODY_MAX bytes, NUL
+ * terminated, cut beyond); returns the HTTP status or -1. */
 #define FS_ADMIN_BODY_MAX (64 * 1024)
-int fs_admin_port(const char *log_path);
 long fs_admin_get(int port, const char *path, char *out);
 /* A fresh directory under /tmp for one test's config, state and output. */
 void fs_tmpdir(char *out, size_t cap, const char *tag);

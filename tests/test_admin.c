@@ -223,26 +223,11 @@ static int start(void **state)
     fclose(f);
     write_config("");
     setenv("ES_TEST_ADMIN_TOKEN", TOKEN, 1);
-    child = fork();
+    child = es_test_spawn_run(cfg_path, log_path, NULL);
     if (child < 0) {
         return -1;
     }
-    if (child == 0) {
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        int nul = open("/dev/null", O_RDWR);
-        dup2(nul, 0);
-        dup2(nul, 1);
-        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", cfg_path, "--stats-interval", "0",
-              (char *)NULL);
-        _exit(127);
-    }
-    for (int64_t end = mono_ms() + 10000; mono_ms() < end && port == 0; sleep_ms(10)) {
-        char *s = es_test_read_file(log_path, NULL);
-        const char *p = s != NULL ? strstr(s, "(port ") : NULL;
-        port = p != NULL ? atoi(p + 6) : 0;
-        free(s);
-    }
+    port = es_test_wait_log_port(log_path, 10000);
     return port > 0 ? 0 : -1;
 }
 

@@ -257,7 +257,7 @@ static void ndjson_keepalives_count_silence_reconnects(void **state)
     /* Tweet 1 came on the first connection, which stays up for 2.4 s
      * more: its answer's budget is in /metrics ... */
     assert_int_equal(fs_wait_lines(alerts, 1, 15000), 1);
-    int aport = fs_admin_port(errlog);
+    int aport = es_test_wait_log_port(errlog, 10000);
     assert_true(aport > 0);
     assert_int_equal(budget_in_metrics(aport), 42);
     assert_int_equal(fs_wait_lines(alerts, 3, 15000), 3);

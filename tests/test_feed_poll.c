@@ -438,7 +438,7 @@ static void poll_presets_cursors_and_conditional_get(void **state)
     /* Reddit's first answer said 99 requests are left in its window; the
      * budget gauge shows it (the others sent no rate-limit headers, so
      * they have no value rather than a made-up one). */
-    int aport = fs_admin_port(errlog);
+    int aport = es_test_wait_log_port(errlog, 10000);
     assert_true(aport > 0);
     static char metrics[FS_ADMIN_BODY_MAX];
     assert_int_equal(fs_admin_get(aport, "/metrics", metrics), 200);

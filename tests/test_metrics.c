@@ -659,22 +659,6 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* The port the engine bound (listen 127.0.0.1:0), from its log line. */
-static int wait_port(const char *log)
-{
-    for (int i = 0; i < 1000; i++) {
-        char *s = es_test_read_file(log, NULL);
-        const char *p = s != NULL ? strstr(s, "(port ") : NULL;
-        int port = p != NULL ? atoi(p + 6) : 0;
-        free(s);
-        if (port > 0) {
-            return port;
-        }
-        sleep_ms(10);
-    }
-    return 0;
-}
-
 static void test_live_metrics(void **state)
 {
     (void)state;
@@ -703,19 +687,9 @@ static void test_live_metrics(void **state)
             "sinks:\n  - name: archive\n    type: file\n    path: %s/alerts.ndjson\n",
             dir, ES_TEST_LEXICONS, feed, dir);
     fclose(f);
-    pid_t pid = child = fork();
+    pid_t pid = child = es_test_spawn_run(cfg, log, NULL);
     assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        int nul = open("/dev/null", O_RDWR);
-        dup2(nul, 0);
-        dup2(nul, 1);
-        execl(ES_TEST_EARSHOT, "earshot", "run", "-c", cfg, "--stats-interval", "0",
-              (char *)NULL);
-        _exit(127);
-    }
-    int port = wait_port(log);
+    int port = es_test_wait_log_port(log, 10000);
     assert_true(port > 0);
     es_buf body;
     es_buf_init(&body, 16 << 20);

@@ -252,3 +252,18 @@ void es_test_reap_leftover(void)
         live_run = -1;
     }
 }
+
+int es_test_wait_log_port(const char *log_path, int timeout_ms)
+{
+    int64_t end = es_test_now_ms() + timeout_ms;
+    for (;;) {
+        char *s = es_test_read_file(log_path, NULL);
+        const char *p = s != NULL ? strstr(s, "(port ") : NULL;
+        int port = p != NULL ? atoi(p + 6) : 0;
+        free(s);
+        if (port > 0 || es_test_now_ms() >= end) {
+            return port;
+        }
+        es_test_nap_ms(10);
+    }
+}

@@ -49,4 +49,9 @@ int es_test_wait_run(pid_t pid, int timeout_ms);
 int es_test_stop_run(pid_t pid);
 void es_test_reap_leftover(void);
 
+/* The port a run's listener bound (`listen: 127.0.0.1:0`), from the
+ * "(port N)" its log line gives: polls log_path for up to timeout_ms;
+ * 0 if it never says. */
+int es_test_wait_log_port(const char *log_path, int timeout_ms);
+
 #endif
