@@ -316,17 +316,22 @@ int es_spool_enqueue(es_spool *sp, const char *sink, const char *key, const char
     return sqlite3_changes(sp->db) == 1 ? 0 : 1;
 }
 
-int es_spool_enqueue_done(es_spool *sp, const char *sink, const char *key, int64_t now_ms)
+/* Run one of the statements that take (sink, key, now): the rows it
+ * changed, or a negative code. */
+static int exec_sink_key(es_spool *sp, int q, const char *sink, const char *key, int64_t now_ms)
 {
-    sqlite3_stmt *st = sp->q[Q_ENQUEUE_DONE];
+    sqlite3_stmt *st = sp->q[q];
     sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now_ms);
     int rc = exec_stmt(sp, st);
-    if (rc != 0) {
-        return rc;
-    }
-    return sqlite3_changes(sp->db) == 1 ? 0 : 1;
+    return rc ? rc : sqlite3_changes(sp->db);
+}
+
+int es_spool_enqueue_done(es_spool *sp, const char *sink, const char *key, int64_t now_ms)
+{
+    int n = exec_sink_key(sp, Q_ENQUEUE_DONE, sink, key, now_ms);
+    return n < 0 ? n : n == 1 ? 0 : 1;
 }
 
 int es_spool_requeue(es_spool *sp, int64_t id, const char *payload, size_t payload_len,
@@ -661,12 +666,7 @@ int es_spool_list(es_spool *sp, es_spool_state stt, const char *sink, size_t lim
 
 int es_spool_mark_done(es_spool *sp, const char *sink, const char *key, int64_t now_ms)
 {
-    sqlite3_stmt *st = sp->q[Q_MARK_DONE];
-    sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_ms);
-    int rc = exec_stmt(sp, st);
-    return rc ? rc : sqlite3_changes(sp->db);
+    return exec_sink_key(sp, Q_MARK_DONE, sink, key, now_ms);
 }
 
 /*
