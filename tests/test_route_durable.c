@@ -3,25 +3,18 @@
  * waiting member in the state database (route_waiting) until the
  * notification that carries it is emitted, and a router made on the same
  * database takes them back. Router tests run in event time on a temporary
- * SQLite file (a "crash" is es_router_free without advancing or flushing);
- * the last test kills `earshot run` with SIGKILL while a group waits and
- * checks that the restarted engine sends it to a webhook.
+ * SQLite file (a "crash" is es_router_free without advancing or flushing).
+ * tests/test_run_route.c kills `earshot run` with SIGKILL while a group
+ * waits and checks that the restarted engine sends it to a webhook.
  */
-#include "fake_http.c"
-#include "testutil.h"
 
-#include <fcntl.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -43,7 +36,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    es_test_reap_leftover(); /* a run a failed assertion left behind */
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
@@ -547,139 +539,6 @@ static void test_unreadable_row_is_dropped(void **state)
     unload(&k);
 }
 
-/* ---- Through the binary: kill -9 while a group waits --------------------------- */
-
-static void write_file(const char *name, const char *fmt, ...)
-{
-    char p[300];
-    path_in(p, sizeof p, name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    fclose(f);
-}
-
-static char *read_in(const char *name)
-{
-    char p[300];
-    path_in(p, sizeof p, name);
-    char *s = es_test_read_file(p, NULL);
-    return s != NULL ? s : strdup("");
-}
-
-static size_t wait_lines(const char *name, size_t n, int timeout_ms)
-{
-    char p[300];
-    path_in(p, sizeof p, name);
-    return es_test_wait_lines(p, n, timeout_ms);
-}
-
-static pid_t spawn_run(const char *cfg_name)
-{
-    char cfg[300], log[300];
-    path_in(cfg, sizeof cfg, cfg_name);
-    path_in(log, sizeof log, "run.log");
-    pid_t pid = es_test_spawn_run(cfg, log, NULL);
-    assert_true(pid >= 0);
-    return pid;
-}
-
-/*
- * Three complaints wait in a 4 s group_wait for the webhook (the archive
- * file has them at once). The engine is killed with SIGKILL before the
- * group is due; a new engine on the same state file sends the group: one
- * request to the webhook, count 3, every alert in it, and nothing twice.
- */
-static void test_kill9_then_restart_sends_the_group(void **state)
-{
-    (void)state;
-    fh_step ok = {FH_RESPOND, 200, NULL, "ok", 0};
-    fh_server *srv = fh_start(&ok, 1, &ok);
-    assert_non_null(srv);
-    char p[300];
-    path_in(p, sizeof p, "k9.ndjson");
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    for (int i = 0; i < 3; i++) {
-        fprintf(f,
-                "{\"id\":\"c%d\",\"created_at\":%lld,\"author\":\"u%d\",\"text\":\"@acme my "
-                "order %d never arrived and support ignores me, worst service ever, I want a "
-                "refund\"}\n",
-                i, 1748736000LL + 60LL * i, i, i);
-    }
-    fclose(f);
-    write_file("k9.yaml",
-               "state: %s/k9.db\n"
-               "lexicons: %s/lexicons\n"
-               "topics:\n"
-               "  - name: acme\n"
-               "    query: '@acme'\n"
-               "feeds:\n"
-               "  - name: input\n"
-               "    type: file\n"
-               "    path: %s/k9.ndjson\n"
-               "    follow: true\n"
-               "    poll_interval: 50ms\n"
-               "sinks:\n"
-               "  - name: archive\n"
-               "    type: file\n"
-               "    path: %s/k9_archive.ndjson\n"
-               "  - name: hook\n"
-               "    type: webhook\n"
-               "    url: http://127.0.0.1:%d/hook\n"
-               "route:\n"
-               "  receivers: [hook, archive]\n"
-               "  group_by: [topic]\n"
-               "  group_wait: 4s\n"
-               "  max_examples: 0\n",
-               dir, ES_TEST_SOURCE_DIR, dir, dir, fh_port(srv));
-    int64_t started = es_test_now_ms();
-    pid_t pid = spawn_run("k9.yaml");
-    assert_int_equal(wait_lines("k9_archive.ndjson", 3, 20000), 3);
-    /* The archive line is written after the batch holding the waiting
-     * rows committed. Killed before the group was due, or the test
-     * proves nothing. */
-    bool early = fh_count(srv) == 0 && es_test_now_ms() - started < 3500;
-    kill(pid, SIGKILL);
-    int st;
-    waitpid(pid, &st, 0);
-    if (!early) {
-        fh_stop(srv);
-        skip();
-    }
-    assert_int_equal(fh_count(srv), 0);
-
-    pid = spawn_run("k9.yaml");
-    assert_int_equal(fh_wait(srv, 1, 20000), 1);
-    /* A straggler (a duplicate) would come right after. */
-    int64_t end = es_test_now_ms() + 1000;
-    while (es_test_now_ms() < end && fh_count(srv) < 2) {
-        es_test_nap_ms(20);
-    }
-    assert_int_equal(es_test_stop_run(pid), 0);
-    assert_int_equal(fh_count(srv), 1);
-    const fh_request *r = fh_get(srv, 0);
-    assert_non_null(strstr(r->body, "\"count\":3"));
-    assert_int_equal(es_test_count_str(r->body, "\"fingerprint\""), 3);
-    for (int i = 0; i < 3; i++) {
-        char needle[32];
-        snprintf(needle, sizeof needle, "\"id\":\"c%d\"", i);
-        assert_int_equal(es_test_count_str(r->body, needle), 1);
-    }
-    /* The archive still has each alert once: the restored group does not
-     * write them again. */
-    char *a = read_in("k9_archive.ndjson");
-    assert_int_equal(es_test_count_lines(a), 3);
-    free(a);
-    char *log = read_in("run.log");
-    assert_non_null(strstr(log, "waiting alerts read back"));
-    free(log);
-    fh_stop(srv);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -694,7 +553,6 @@ int main(void)
         cmocka_unit_test(test_reload_carries_groups_to_the_new_tree),
         cmocka_unit_test(test_flush_waiting_and_held_groups),
         cmocka_unit_test(test_unreadable_row_is_dropped),
-        cmocka_unit_test(test_kill9_then_restart_sends_the_group),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
