@@ -355,36 +355,28 @@ static void *loop_main(void *arg)
 
 static es_feed_env host_env;
 
-static const char *host_config_fmt = "topics:\n"
-                                     "  - name: acme\n"
-                                     "    query: acme\n"
-                                     "feeds:\n"
-                                     "  - name: hook\n"
-                                     "    type: webhook\n"
-                                     "    listen: 127.0.0.1:0\n"
-                                     "    path: /hook\n"
-                                     "    secret_env: ES_TEST_WEBHOOK_SECRET\n"
-                                     "    max_body: 2KiB\n"
-                                     "sinks:\n"
-                                     "  - name: out\n"
-                                     "    type: stdout\n";
+/* The feed under test (a webhook at /hook with the shared secret, then
+ * feed_extra) with a stdout sink. */
+#define HOST_CONFIG(feed_extra)                                                                \
+    "topics:\n"                                                                                 \
+    "  - name: acme\n"                                                                          \
+    "    query: acme\n"                                                                         \
+    "feeds:\n"                                                                                  \
+    "  - name: hook\n"                                                                          \
+    "    type: webhook\n"                                                                       \
+    "    listen: 127.0.0.1:0\n"                                                                 \
+    "    path: /hook\n"                                                                         \
+    "    secret_env: ES_TEST_WEBHOOK_SECRET\n" feed_extra "sinks:\n"                            \
+    "  - name: out\n"                                                                           \
+    "    type: stdout\n"
+
+static const char *host_config_fmt = HOST_CONFIG("    max_body: 2KiB\n");
 
 /* The same feed with a short keep-alive, and a stall alarm (idle_timeout)
  * shorter than it: the two must not be confused. */
-static const char *host_config_keepalive = "topics:\n"
-                                           "  - name: acme\n"
-                                           "    query: acme\n"
-                                           "feeds:\n"
-                                           "  - name: hook\n"
-                                           "    type: webhook\n"
-                                           "    listen: 127.0.0.1:0\n"
-                                           "    path: /hook\n"
-                                           "    secret_env: ES_TEST_WEBHOOK_SECRET\n"
-                                           "    idle_timeout: 1s\n"
-                                           "    keepalive_timeout: 2500ms\n"
-                                           "sinks:\n"
-                                           "  - name: out\n"
-                                           "    type: stdout\n";
+static const char *host_config_keepalive =
+    HOST_CONFIG("    idle_timeout: 1s\n"
+                "    keepalive_timeout: 2500ms\n");
 
 static int host_setup_with(void **state, const char *yaml)
 {
